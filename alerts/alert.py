@@ -1,0 +1,62 @@
+"""The alert type and the events rules emit about alerts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from streamer import Frame
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertStatus(StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    FALSE_POSITIVE = "false_positive"
+
+
+@dataclass(slots=True)
+class Alert:
+    """Something a rule found worth an operator's attention."""
+
+    camera: str
+    rule: str
+    kind: str
+    label: str
+    track_id: int
+    score: float
+    severity: Severity
+    started_at: datetime
+    """Timezone-aware UTC."""
+    box: tuple[float, float, float, float]
+    """xyxy pixels of the object when the alert started."""
+    ended_at: datetime | None = None
+    status: AlertStatus = AlertStatus.NEW
+    snapshot_path: str | None = None
+    id: int | None = None
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Identifies the alert between rule and store before it has a database id."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStarted:
+    alert: Alert
+    frame: Frame
+    """The frame that triggered the alert, for its snapshot."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEnded:
+    key: str
+    ended_at: datetime
+
+
+RuleEvent = AlertStarted | AlertEnded

@@ -1,0 +1,1 @@
+"""Alembic migrations of the alert store; applied automatically when the store opens."""

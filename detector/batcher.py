@@ -1,0 +1,112 @@
+"""The batcher thread: latest frames of all cameras → one inference call → per-camera tracks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import supervision as sv
+
+from detector.model import YoloDetector
+from detector.tracking import CameraTrackers
+from streamer import Frame, HealthMonitor, LatestFrameBoard
+
+log = logging.getLogger(__name__)
+
+DetectionSink = Callable[[Frame, sv.Detections], None]
+
+
+class BatchStats:
+    """Batch sizes and frame latencies (decode → tracked detections), thread-safe."""
+
+    def __init__(self, latency_window: int = 5000) -> None:
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.frames = 0
+        self._interval_batches = 0
+        self._interval_frames = 0
+        self._latencies_ms: deque[float] = deque(maxlen=latency_window)
+        self.inference_ms: deque[float] = deque(maxlen=latency_window)
+
+    def record(self, batch_size: int, inference_ms: float, latencies_ms: list[float]) -> None:
+        with self._lock:
+            self.batches += 1
+            self.frames += batch_size
+            self._interval_batches += 1
+            self._interval_frames += batch_size
+            self.inference_ms.append(inference_ms)
+            self._latencies_ms.extend(latencies_ms)
+
+    @property
+    def mean_batch(self) -> float:
+        with self._lock:
+            return self.frames / self.batches if self.batches else 0.0
+
+    def take_interval_mean_batch(self) -> float:
+        """Mean batch size since the previous call."""
+        with self._lock:
+            mean = self._interval_frames / self._interval_batches if self._interval_batches else 0.0
+            self._interval_batches = self._interval_frames = 0
+            return mean
+
+    def latency_percentiles_ms(self, *percentiles: float) -> list[float]:
+        with self._lock:
+            if not self._latencies_ms:
+                return [float("nan")] * len(percentiles)
+            return [float(v) for v in np.percentile(np.fromiter(self._latencies_ms, float), percentiles)]
+
+
+class Batcher(threading.Thread):
+    """Serves every camera with one detector: gathers, infers once, tracks per camera, hands on.
+
+    Runs until the board is closed and drained.
+    """
+
+    def __init__(
+        self,
+        board: LatestFrameBoard,
+        detector: YoloDetector,
+        trackers: CameraTrackers,
+        sink: DetectionSink,
+        health: HealthMonitor,
+        *,
+        max_batch: int = 16,
+        max_wait_s: float = 0.025,
+    ) -> None:
+        super().__init__(name="batcher", daemon=True)
+        self._board = board
+        self.detector = detector
+        self._trackers = trackers
+        self._sink = sink
+        self._health = health
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.stats = BatchStats()
+
+    def run(self) -> None:
+        while True:
+            frames = self._board.take_batch(self.max_batch, self.max_wait_s, expected=self._health.streaming_count())
+            if frames:
+                self.process(frames)
+            elif self._board.closed:
+                return
+
+    def process(self, frames: list[Frame]) -> None:
+        """Detect, track and hand on one batch."""
+        started = time.monotonic()
+        detections = self.detector.detect([frame.image for frame in frames])
+        inference_ms = (time.monotonic() - started) * 1000
+        latencies_ms = []
+        for frame, frame_detections in zip(frames, detections, strict=True):
+            self._health.frame_out(frame.camera)
+            tracked = self._trackers.update(frame.camera, frame_detections, timestamp=frame.pts)
+            latencies_ms.append((time.monotonic() - frame.read_clock) * 1000)
+            try:
+                self._sink(frame, tracked)
+            except Exception:
+                log.exception("camera %s: handling detections failed", frame.camera)
+        self.stats.record(len(frames), inference_ms, latencies_ms)

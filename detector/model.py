@@ -1,0 +1,90 @@
+"""A YOLO detector that runs one inference call on a batch of frames."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import supervision as sv
+import torch
+from ultralytics import YOLO
+
+from detector.weights import resolve_weights
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """`auto` becomes `cuda:0` when a GPU is usable, else `cpu`; anything else is kept."""
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def read_class_names(model: str, labels: Mapping[str, str]) -> list[str]:
+    """The model's class names after remapping, in class-id order."""
+    names = YOLO(resolve_weights(model), task="detect").names
+    return [labels.get(names[i], names[i]) for i in range(len(names))]
+
+
+class YoloDetector:
+    """Ultralytics YOLO weights behind a batch-in, detections-out call.
+
+    Class names are remapped by `labels` (e.g. `Normal` → `person`); fp16 is
+    used on CUDA.
+
+    Example:
+        >>> det = YoloDetector("default", imgsz=320)  # doctest: +SKIP
+        >>> [d.data["class_name"] for d in det.detect([image])]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        imgsz: int = 640,
+        conf: float = 0.35,
+        iou: float = 0.5,
+        device: str = "auto",
+        labels: Mapping[str, str] | None = None,
+        agnostic_nms: bool = True,
+    ) -> None:
+        self.weights = resolve_weights(model)
+        self.device = resolve_device(device)
+        self.half = self.device.startswith("cuda")
+        self.imgsz = imgsz
+        self.conf = conf
+        self.iou = iou
+        self.agnostic_nms = agnostic_nms
+        self._model = YOLO(self.weights, task="detect")
+        labels = labels or {}
+        names = self._model.names
+        self.class_names: list[str] = [labels.get(names[i], names[i]) for i in range(len(names))]
+        self._class_name_array = np.array(self.class_names)
+        log.info("detector: %s on %s%s, classes %s", self.weights, self.device, " fp16" if self.half else "", self.class_names)
+
+    def warm_up(self, batch: int = 1, shape: tuple[int, int] = (480, 640)) -> None:
+        """Run the model once so the first real batch pays no start-up cost."""
+        self.detect([np.zeros((*shape, 3), np.uint8)] * batch)
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+        """Detections for each BGR image, in the same order, from one inference call."""
+        if not images:
+            return []
+        results = self._model.predict(
+            list(images),
+            imgsz=self.imgsz,
+            conf=self.conf,
+            iou=self.iou,
+            device=self.device,
+            quantize=16 if self.half else None,
+            agnostic_nms=self.agnostic_nms,
+            verbose=False,
+        )
+        return [self._to_detections(result) for result in results]
+
+    def _to_detections(self, result) -> sv.Detections:
+        detections = sv.Detections.from_ultralytics(result)
+        detections.data["class_name"] = self._class_name_array[detections.class_id]
+        return detections

@@ -1,0 +1,141 @@
+"""A camera reader thread: decode, sample, pace, hand over, reconnect."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from streamer.backoff import Backoff
+from streamer.board import BoardClosed, LatestFrameBoard
+from streamer.frame import Frame
+from streamer.health import CameraState, HealthMonitor
+from streamer.sampling import DetectRateSampler
+from streamer.source import StreamError, VideoStream, is_network_url, redact_url
+
+log = logging.getLogger(__name__)
+
+_TRUNCATION_TOLERANCE = 0.98
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSettings:
+    """How one camera is read; see the `cameras` section of the config."""
+
+    url: str
+    detect_fps: float = 5.0
+    loop: bool = False
+    realtime: bool = True
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 10.0
+    reconnect_initial_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    reconnect_multiplier: float = 2.0
+
+
+class CameraReader(threading.Thread):
+    """Reads one camera into the shared board until stopped.
+
+    Network cameras reconnect with capped exponential backoff after any error
+    or end of stream. Files fail at once on an error (retrying cannot mend a
+    corrupt file), loop when asked, and otherwise end.
+    """
+
+    def __init__(self, camera: str, settings: ReaderSettings, board: LatestFrameBoard, health: HealthMonitor) -> None:
+        super().__init__(name=f"reader-{camera}", daemon=True)
+        self.camera = camera
+        self.settings = settings
+        self._board = board
+        self._health = health
+        self._stop_requested = threading.Event()
+        self._network = is_network_url(settings.url)
+        self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s, settings.reconnect_multiplier)
+        self._sampler = DetectRateSampler(settings.detect_fps)
+        self._index = 0
+        self._pts_offset = 0.0
+        health.register(camera)
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+
+    def run(self) -> None:
+        try:
+            self._read_until_stopped()
+        except BoardClosed:
+            pass
+        except Exception as error:  # a reader must never die silently
+            log.exception("camera %s: reader crashed", self.camera)
+            self._health.set_state(self.camera, CameraState.FAILED, f"internal error: {error}")
+            return
+        if self._health.snapshot()[self.camera].state not in (CameraState.FAILED, CameraState.ENDED):
+            self._health.set_state(self.camera, CameraState.STOPPED)
+
+    def _read_until_stopped(self) -> None:
+        while not self._stop_requested.is_set():
+            try:
+                self._read_one_session()
+            except StreamError as error:
+                if not self._network:
+                    log.error("camera %s: %s", self.camera, error)
+                    self._health.set_state(self.camera, CameraState.FAILED, str(error))
+                    return
+                self._wait_before_reconnect(str(error))
+                continue
+            if self._stop_requested.is_set():
+                return
+            if self._network:
+                self._wait_before_reconnect(f"{redact_url(self.settings.url)}: stream ended")
+            elif not self.settings.loop:
+                self._health.set_state(self.camera, CameraState.ENDED)
+                return
+
+    def _wait_before_reconnect(self, error: str) -> None:
+        delay = self._backoff.next_delay()
+        log.warning("camera %s: %s; reconnecting in %.1f s", self.camera, error, delay)
+        self._health.set_state(self.camera, CameraState.RECONNECTING, error)
+        self._stop_requested.wait(delay)
+
+    def _read_one_session(self) -> None:
+        """Read from open to end of stream; raises StreamError on failure."""
+        settings = self.settings
+        paced = settings.realtime and not self._network
+        wait_until_taken = not settings.realtime and not self._network
+        with VideoStream(settings.url, settings.open_timeout_s, settings.read_timeout_s) as stream:
+            self._sampler.reset()
+            session_start_clock: float | None = None
+            first_pts = last_pts = 0.0
+            decoded = 0
+            for pts, av_frame in stream.frames():
+                if self._stop_requested.is_set():
+                    return
+                if session_start_clock is None:
+                    session_start_clock, first_pts = time.monotonic(), pts
+                    self._backoff.reset()
+                elif paced and self._stop_requested.wait(
+                    max(0.0, session_start_clock + (pts - first_pts) - time.monotonic())
+                ):
+                    return
+                decoded += 1
+                last_pts = pts
+                stream_time = self._pts_offset + pts - first_pts
+                wall_time = time.time()
+                self._health.frame_in(self.camera, wall_time)
+                self._index += 1
+                if self._sampler.take(stream_time):
+                    frame = Frame(
+                        camera=self.camera,
+                        index=self._index - 1,
+                        pts=stream_time,
+                        wall_time=wall_time,
+                        read_clock=time.monotonic(),
+                        image=av_frame.to_ndarray(format="bgr24"),
+                    )
+                    self._board.put(frame, wait_until_taken=wait_until_taken)
+            self._pts_offset += last_pts - first_pts + stream.frame_duration_s
+            if not self._network and stream.expected_frames and decoded < stream.expected_frames * _TRUNCATION_TOLERANCE:
+                message = f"{settings.url}: video ended after {decoded} of {stream.expected_frames} frames (truncated file?)"
+                log.warning("camera %s: %s", self.camera, message)
+                self._health.record_error(self.camera, message)
+                if decoded == 0:
+                    raise StreamError(f"{settings.url}: no decodable video frames")

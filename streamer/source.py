@@ -1,0 +1,96 @@
+"""Opening a camera URL or video file with PyAV and decoding its video frames."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import av
+import av.error
+
+NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*)(:[^@/]*)?@", re.IGNORECASE)
+
+
+def is_network_url(url: str) -> bool:
+    """True for rtsp://, rtsps://, http:// and https:// URLs."""
+    return url.split("://", 1)[0].lower() in NETWORK_SCHEMES if "://" in url else False
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, fit for logs and error messages.
+
+    Example:
+        >>> redact_url("rtsp://admin:s3cret@10.0.0.5:554/stream1")
+        'rtsp://admin:***@10.0.0.5:554/stream1'
+    """
+    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
+class StreamError(Exception):
+    """A camera could not be opened or read; the message never holds credentials."""
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, av.error.FFmpegError):
+        return error.strerror or type(error).__name__
+    return str(error) or type(error).__name__
+
+
+class VideoStream:
+    """One open connection to a camera or file, decoding its first video stream.
+
+    Example:
+        >>> with VideoStream("data/samples/vtest.avi") as s:  # doctest: +SKIP
+        ...     pts, frame = next(s.frames())
+    """
+
+    def __init__(self, url: str, open_timeout_s: float = 10.0, read_timeout_s: float = 10.0) -> None:
+        self.url = url
+        self._open_timeout_s = open_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._container: av.container.InputContainer | None = None
+        self.expected_frames = 0
+        self.frame_duration_s = 0.1
+
+    def __enter__(self) -> VideoStream:
+        options = {"rtsp_transport": "tcp"} if self.url.lower().startswith("rtsp") else {}
+        if not is_network_url(self.url) and not Path(self.url).is_file():
+            raise StreamError(f"{self.url}: no such file")
+        try:
+            self._container = av.open(
+                self.url, options=options, timeout=(self._open_timeout_s, self._read_timeout_s)
+            )
+        except (av.error.FFmpegError, OSError) as error:
+            raise StreamError(f"{redact_url(self.url)}: cannot open: {_describe(error)}") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise StreamError(f"{redact_url(self.url)}: no video stream in this input")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self.expected_frames = stream.frames
+        if stream.average_rate:
+            self.frame_duration_s = float(1 / stream.average_rate)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def frames(self) -> Iterator[tuple[float, av.VideoFrame]]:
+        """Decoded frames with their presentation time in seconds, until the stream ends."""
+        assert self._container is not None, "use VideoStream as a context manager"
+        stream = self._container.streams.video[0]
+        index = 0
+        try:
+            for frame in self._container.decode(stream):
+                pts = frame.time if frame.time is not None else index * self.frame_duration_s
+                index += 1
+                yield pts, frame
+        except (av.error.FFmpegError, OSError) as error:
+            raise StreamError(f"{redact_url(self.url)}: read failed after {index} frames: {_describe(error)}") from None

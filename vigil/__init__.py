@@ -1,0 +1,1 @@
+"""Vigil: configuration, command line and the pipeline that wires the packages together."""

@@ -1,0 +1,94 @@
+"""The `vigil` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from vigil.config import ConfigError, check_rule_classes, load_config
+
+log = logging.getLogger("vigil")
+
+EXIT_BAD_CONFIG = 2
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from detector import read_class_names
+    from detector.weights import WeightsNotFound
+
+    try:
+        config = load_config(args.path)
+        problems = check_rule_classes(config, read_class_names(config.detector.model, config.detector.labels))
+    except ConfigError as error:
+        problems = error.problems
+    except WeightsNotFound as error:
+        problems = [str(error)]
+    if problems:
+        for problem in problems:
+            print(f"{args.path}: {problem}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    print("OK")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from detector.weights import WeightsNotFound
+    from vigil.pipeline import Pipeline
+
+    try:
+        pipeline = Pipeline(load_config(args.config))
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except WeightsNotFound as error:
+        print(f"{args.config}: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, _frame: (log.info("received %s, stopping", signal.Signals(number).name), stop.set()))
+    pipeline.start()
+    deadline = time.monotonic() + args.duration if args.duration else None
+    interval = pipeline.config.log_interval_s
+    try:
+        while not stop.is_set():
+            timeout = interval if deadline is None else min(interval, deadline - time.monotonic())
+            if timeout <= 0 or stop.wait(timeout):
+                break
+            for line in pipeline.status_lines():
+                log.info(line)
+    finally:
+        pipeline.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="Real-time video analytics for security cameras.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the pipeline on the configured cameras")
+    run.add_argument("-c", "--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--no-dashboard", action="store_true", help="run without the web dashboard")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check-config", help="validate a config file: prints OK or every problem")
+    check.add_argument("path", type=Path)
+    check.set_defaults(handler=_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""The configuration file: schema, `${ENV}` substitution, and errors that name the field."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
+
+from alerts import Severity
+from detector import DEFAULT_LABELS, DEFAULT_MODEL
+from streamer.source import NETWORK_SCHEMES, redact_url
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class ConfigError(Exception):
+    """The config file is unusable; `problems` holds one line per bad field."""
+
+    def __init__(self, path: str | Path, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReconnectConfig(_Section):
+    """Backoff between reconnect attempts of a network camera."""
+
+    initial_s: PositiveFloat = 1.0
+    max_s: PositiveFloat = 30.0
+    multiplier: float = Field(2.0, ge=1.0)
+
+
+class CameraConfig(_Section):
+    url: str
+    """A file path, or rtsp://, rtsps://, http:// or https:// URL (credentials may use ${ENV})."""
+    detect_fps: PositiveFloat = 5.0
+    """Frames per second sent to the detector, sampled by timestamp."""
+    loop: bool = False
+    """Files only: start again at the end."""
+    realtime: bool = True
+    """Files only: pace frames at their recorded rate, as a live camera would."""
+    open_timeout_s: PositiveFloat = 10.0
+    read_timeout_s: PositiveFloat = 10.0
+    """A stream silent for this long counts as stalled and is reopened."""
+    reconnect: ReconnectConfig = ReconnectConfig()
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if "://" in url:
+            scheme = url.split("://", 1)[0].lower()
+            if scheme not in NETWORK_SCHEMES and scheme != "file":
+                raise ValueError(f"unsupported URL scheme {scheme!r}; use a file path or one of {', '.join(NETWORK_SCHEMES)}")
+        if not url.strip():
+            raise ValueError("empty URL")
+        return url.removeprefix("file://")
+
+
+class TrackerConfig(_Section):
+    """ByteTrack settings, one tracker per camera."""
+
+    activation_threshold: float = Field(0.45, ge=0, le=1)
+    high_conf_threshold: float = Field(0.5, ge=0, le=1)
+    lost_track_s: PositiveFloat = 2.0
+    min_consecutive_frames: PositiveInt = 2
+
+
+class DetectorConfig(_Section):
+    model: str = DEFAULT_MODEL
+    """`default` (bundled person/fall YOLOv8s) or any Ultralytics weights path or name."""
+    imgsz: PositiveInt = 640
+    conf: float = Field(0.35, ge=0, le=1)
+    iou: float = Field(0.5, ge=0, le=1)
+    device: str = "auto"
+    """`auto` (CUDA with fp16 when available, else CPU), `cpu`, `cuda:0`, …"""
+    max_batch: PositiveInt = 16
+    max_wait_ms: float = Field(25.0, ge=0)
+    agnostic_nms: bool = True
+    """One box per object even when two classes score it (e.g. person and fallen_person)."""
+    labels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LABELS))
+    """Model class name → name used in rules and alerts."""
+    tracker: TrackerConfig = TrackerConfig()
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?|\d+", device):
+            raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+        return device
+
+
+class PresenceRuleConfig(_Section):
+    name: Name
+    kind: Literal["presence"]
+    classes: list[str] = Field(min_length=1)
+    cameras: list[str] | None = None
+    """Cameras the rule watches; all when omitted."""
+    min_score: float = Field(0.5, ge=0, le=1)
+    min_duration_s: float = Field(1.0, ge=0)
+    cooldown_s: float = Field(30.0, ge=0)
+    clear_after_s: PositiveFloat = 2.0
+    """The alert ends when its track has been out of sight this long."""
+    severity: Severity = Severity.WARNING
+
+
+RuleConfig = Annotated[PresenceRuleConfig, Field(discriminator="kind")]
+
+
+class StorageConfig(_Section):
+    database: str = "data/vigil.db"
+    media_dir: str = "data/media"
+
+
+class DashboardConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class VigilConfig(_Section):
+    cameras: dict[Name, CameraConfig] = Field(min_length=1)
+    detector: DetectorConfig = DetectorConfig()
+    rules: list[RuleConfig] = Field(default_factory=list)
+    storage: StorageConfig = StorageConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    log_interval_s: PositiveFloat = 10.0
+    """How often `vigil run` logs one status line per camera."""
+
+    @model_validator(mode="after")
+    def _rules_name_known_cameras(self) -> VigilConfig:
+        problems = []
+        for i, rule in enumerate(self.rules):
+            for j, camera in enumerate(rule.cameras or []):
+                if camera not in self.cameras:
+                    problems.append(f"rules.{i}.cameras.{j}: unknown camera {camera!r}")
+        names = [rule.name for rule in self.rules]
+        problems += [f"rules: duplicate rule name {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _substitute_env(value: Any, where: str, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, f"{where}.{k}" if where else str(k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, f"{where}.{i}", problems) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                problems.append(f"{where}: environment variable {name} is not set")
+                return ""
+            return os.environ[name]
+
+        return _ENV_REFERENCE.sub(lookup, value)
+    return value
+
+
+def _format_error(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-after"))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{location}: unknown key"
+    if error["type"] == "missing":
+        return f"{location}: required"
+    if error["type"] == "union_tag_invalid":
+        return f"{location}: {message}"
+    return f"{location}: {message} (got {redact_url(repr(error['input']))})" if location else message
+
+
+def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
+    def resolve(path: str) -> str:
+        return str(path if Path(path).is_absolute() else base / path)
+
+    for camera in config.cameras.values():
+        if "://" not in camera.url:
+            camera.url = resolve(camera.url)
+    if config.detector.model != DEFAULT_MODEL and (base / config.detector.model).exists():
+        config.detector.model = resolve(config.detector.model)
+    config.storage.database = resolve(config.storage.database)
+    config.storage.media_dir = resolve(config.storage.media_dir)
+    return config
+
+
+def load_config(path: str | Path) -> VigilConfig:
+    """Read, substitute and validate the config; relative paths are taken from the file's folder.
+
+    Raises ConfigError listing every problem as `field.path: message (got value)`.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError(path, [f"cannot read: {error.strerror}"]) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(path, [f"not valid YAML: {error}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(path, ["the file must hold a mapping with at least `cameras:`"])
+    problems: list[str] = []
+    raw = _substitute_env(raw, "", problems)
+    if problems:
+        raise ConfigError(path, problems)
+    try:
+        config = VigilConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(path, [_format_error(e) for e in error.errors(include_url=False)]) from None
+    return _resolve_paths(config, path.resolve().parent)
+
+
+def check_rule_classes(config: VigilConfig, class_names: list[str]) -> list[str]:
+    """Problems for rules that name a class the (remapped) model does not have."""
+    return [
+        f"rules.{i}.classes.{j}: unknown class {name!r}; the model's classes are {', '.join(class_names)}"
+        for i, rule in enumerate(config.rules)
+        for j, name in enumerate(rule.classes)
+        if name not in class_names
+    ]

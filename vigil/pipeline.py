@@ -1,0 +1,142 @@
+"""Wires cameras, the batched detector, the rules and the store, and starts/stops them in order."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import supervision as sv
+
+from alerts import AlertEngine, AlertStore, AlertWriter, PresenceRule
+from detector import Batcher, CameraTrackers, TrackerSettings, YoloDetector
+from streamer import CameraReader, Frame, HealthMonitor, LatestFrameBoard, ReaderSettings
+from vigil.config import CameraConfig, ConfigError, DetectorConfig, VigilConfig, check_rule_classes
+
+log = logging.getLogger(__name__)
+
+
+def build_detector(config: DetectorConfig) -> YoloDetector:
+    detector = YoloDetector(
+        config.model,
+        imgsz=config.imgsz,
+        conf=config.conf,
+        iou=config.iou,
+        device=config.device,
+        labels=config.labels,
+        agnostic_nms=config.agnostic_nms,
+    )
+    detector.warm_up()
+    return detector
+
+
+def reader_settings(camera: CameraConfig) -> ReaderSettings:
+    return ReaderSettings(
+        url=camera.url,
+        detect_fps=camera.detect_fps,
+        loop=camera.loop,
+        realtime=camera.realtime,
+        open_timeout_s=camera.open_timeout_s,
+        read_timeout_s=camera.read_timeout_s,
+        reconnect_initial_s=camera.reconnect.initial_s,
+        reconnect_max_s=camera.reconnect.max_s,
+        reconnect_multiplier=camera.reconnect.multiplier,
+    )
+
+
+def build_rules(config: VigilConfig) -> list[PresenceRule]:
+    return [
+        PresenceRule(
+            name=rule.name,
+            classes=rule.classes,
+            min_score=rule.min_score,
+            min_duration_s=rule.min_duration_s,
+            cooldown_s=rule.cooldown_s,
+            clear_after_s=rule.clear_after_s,
+            severity=rule.severity,
+            cameras=rule.cameras,
+        )
+        for rule in config.rules
+    ]
+
+
+class Pipeline:
+    """Everything `vigil run` runs: a reader per camera, one batcher, the rules, one writer.
+
+    Example:
+        >>> pipeline = Pipeline(load_config("config.yaml"))  # doctest: +SKIP
+        >>> pipeline.start(); ...; pipeline.stop()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: VigilConfig, detector: YoloDetector | None = None) -> None:
+        self.config = config
+        self.detector = detector or build_detector(config.detector)
+        problems = check_rule_classes(config, self.detector.class_names)
+        if problems:
+            raise ConfigError("config", problems)
+        self.health = HealthMonitor()
+        self.board = LatestFrameBoard(on_drop=self.health.frame_dropped)
+        self.store = AlertStore(config.storage.database)
+        self.writer = AlertWriter(self.store, config.storage.media_dir)
+        self.engine = AlertEngine(build_rules(config))
+        self.readers = [
+            CameraReader(name, reader_settings(camera), self.board, self.health)
+            for name, camera in config.cameras.items()
+        ]
+        tracker = config.detector.tracker
+        trackers = CameraTrackers(
+            TrackerSettings(
+                activation_threshold=tracker.activation_threshold,
+                high_conf_threshold=tracker.high_conf_threshold,
+                lost_track_s=tracker.lost_track_s,
+                min_consecutive_frames=tracker.min_consecutive_frames,
+            ),
+            detect_fps={name: camera.detect_fps for name, camera in config.cameras.items()},
+        )
+        self.batcher = Batcher(
+            self.board,
+            self.detector,
+            trackers,
+            self._on_detections,
+            self.health,
+            max_batch=config.detector.max_batch,
+            max_wait_s=config.detector.max_wait_ms / 1000,
+        )
+
+    def _on_detections(self, frame: Frame, detections: sv.Detections) -> None:
+        events = self.engine.process(frame, detections)
+        if events:
+            self.writer.submit(events)
+
+    def start(self) -> None:
+        self.writer.start()
+        self.batcher.start()
+        for reader in self.readers:
+            reader.start()
+        log.info("pipeline started: %d camera(s), detector on %s", len(self.readers), self.detector.device)
+
+    def stop(self) -> None:
+        """Stop readers, drain the batcher, close open alerts, flush the store."""
+        for reader in self.readers:
+            reader.stop()
+        self.board.close()
+        for reader in self.readers:
+            reader.join(timeout=reader.settings.open_timeout_s + reader.settings.read_timeout_s)
+        self.batcher.join()
+        self.writer.submit(self.engine.close_all(datetime.now(UTC)))
+        self.writer.stop()
+        self.store.close()
+        log.info("pipeline stopped: %d frames detected in %d batches", self.batcher.stats.frames, self.batcher.stats.batches)
+
+    def status_lines(self) -> list[str]:
+        """One line per camera: state, fps in/out, dropped, reconnects, and the mean batch size."""
+        mean_batch = self.batcher.stats.take_interval_mean_batch()
+        lines = []
+        for health in self.health.snapshot().values():
+            line = (
+                f"{health.camera}: {health.state} fps in {health.fps_in:.1f} out {health.fps_out:.1f} "
+                f"dropped {health.dropped} reconnects {health.reconnects} batch mean {mean_batch:.2f}"
+            )
+            if health.state != "streaming" and health.last_error:
+                line += f" last error: {health.last_error}"
+            lines.append(line)
+        return lines
