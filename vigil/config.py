@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from alerts import Severity
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
@@ -134,18 +134,17 @@ class VigilConfig(_Section):
     log_interval_s: PositiveFloat = 10.0
     """How often `vigil run` logs one status line per camera."""
 
-    @model_validator(mode="after")
-    def _rules_name_known_cameras(self) -> VigilConfig:
-        problems = []
-        for i, rule in enumerate(self.rules):
-            for j, camera in enumerate(rule.cameras or []):
-                if camera not in self.cameras:
-                    problems.append(f"rules.{i}.cameras.{j}: unknown camera {camera!r}")
-        names = [rule.name for rule in self.rules]
-        problems += [f"rules: duplicate rule name {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+
+def _cross_reference_problems(config: VigilConfig) -> list[str]:
+    problems = [
+        f"rules.{i}.cameras.{j}: unknown camera {camera!r}"
+        for i, rule in enumerate(config.rules)
+        for j, camera in enumerate(rule.cameras or [])
+        if camera not in config.cameras
+    ]
+    names = [rule.name for rule in config.rules]
+    problems += [f"rules.{i}.name: duplicate rule name {n!r}" for i, n in enumerate(names) if n in names[:i]]
+    return problems
 
 
 def _substitute_env(value: Any, where: str, problems: list[str]) -> Any:
@@ -173,7 +172,7 @@ def _format_error(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{location}: required"
     if error["type"] == "union_tag_invalid":
-        return f"{location}: {message}"
+        return f"{location}.kind: unknown kind {error['ctx']['tag']!r}; expected {error['ctx']['expected_tags']}"
     return f"{location}: {message} (got {redact_url(repr(error['input']))})" if location else message
 
 
@@ -213,6 +212,9 @@ def load_config(path: str | Path) -> VigilConfig:
         config = VigilConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(path, [_format_error(e) for e in error.errors(include_url=False)]) from None
+    problems = _cross_reference_problems(config)
+    if problems:
+        raise ConfigError(path, problems)
     return _resolve_paths(config, path.resolve().parent)
 
 

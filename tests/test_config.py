@@ -1,0 +1,136 @@
+"""Config validation: every bad input names its field; `vigil check-config` reports it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vigil.config import ConfigError, check_rule_classes, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def good_config(video: Path) -> dict:
+    return {
+        "cameras": {"lobby": {"url": str(video), "detect_fps": 5}},
+        "detector": {"model": "default", "labels": {"Normal": "person", "Fall": "fallen_person"}},
+        "rules": [{"name": "person-seen", "kind": "presence", "classes": ["person"]}],
+    }
+
+
+def problems_of(write_config, config: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(config))
+    return caught.value.problems
+
+
+def test_the_demo_config_is_valid() -> None:
+    config = load_config(ROOT / "config.yaml")
+    assert config.cameras["lobby"].url == str(ROOT / "data" / "samples" / "vtest.avi"), "relative to the file"
+    assert config.storage.database == str(ROOT / "data" / "vigil.db")
+    assert [rule.name for rule in config.rules] == ["person-seen", "person-down"]
+    assert check_rule_classes(config, ["person", "fallen_person"]) == []
+
+
+def test_unknown_key_is_named_with_its_path(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["cameras"]["lobby"]["detectfps"] = 5
+    config["detector"]["batch"] = 4
+    assert problems_of(write_config, config) == ["cameras.lobby.detectfps: unknown key", "detector.batch: unknown key"]
+
+
+def test_wrong_types_name_field_and_value(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["cameras"]["lobby"]["detect_fps"] = "fast"
+    config["detector"]["imgsz"] = -32
+    problems = problems_of(write_config, config)
+    assert any(p.startswith("cameras.lobby.detect_fps:") and "'fast'" in p for p in problems), problems
+    assert any(p.startswith("detector.imgsz:") and "-32" in p for p in problems), problems
+
+
+def test_bad_url_scheme_is_rejected_without_leaking_the_password(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["cameras"]["lobby"]["url"] = "ftp://admin:hunter2@10.0.0.9/stream"
+    [problem] = problems_of(write_config, config)
+    assert problem.startswith("cameras.lobby.url: unsupported URL scheme 'ftp'")
+    assert "hunter2" not in problem
+
+
+def test_unknown_rule_kind(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["rules"].append({"name": "x", "kind": "teleport", "classes": ["person"]})
+    assert problems_of(write_config, config) == ["rules.1.kind: unknown kind 'teleport'; expected 'presence'"]
+
+
+def test_rule_naming_an_unknown_camera_or_a_taken_name(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["rules"].append({"name": "y", "kind": "presence", "classes": ["person"], "cameras": ["garage"]})
+    config["rules"].append({"name": "y", "kind": "presence", "classes": ["person"]})
+    assert problems_of(write_config, config) == [
+        "rules.1.cameras.0: unknown camera 'garage'",
+        "rules.2.name: duplicate rule name 'y'",
+    ]
+
+
+def test_unknown_class_in_a_rule_names_the_model_classes(sample_video, write_config) -> None:
+    config = good_config(sample_video)
+    config["rules"][0]["classes"] = ["person", "car"]
+    problems = check_rule_classes(load_config(write_config(config)), ["person", "fallen_person"])
+    assert problems == ["rules.0.classes.1: unknown class 'car'; the model's classes are person, fallen_person"]
+
+
+def test_env_substitution_and_missing_variable(write_config, sample_video, monkeypatch) -> None:
+    config = good_config(sample_video)
+    config["cameras"]["gate"] = {"url": "rtsp://viewer:${GATE_PASSWORD}@127.0.0.1:8554/gate"}
+    path = write_config(config)
+    monkeypatch.setenv("GATE_PASSWORD", "s3cret")
+    assert load_config(path).cameras["gate"].url == "rtsp://viewer:s3cret@127.0.0.1:8554/gate"
+    monkeypatch.delenv("GATE_PASSWORD")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == ["cameras.gate.url: environment variable GATE_PASSWORD is not set"]
+
+
+def test_camera_names_must_be_safe_for_paths(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["cameras"]["../etc"] = {"url": str(sample_video)}
+    assert any(p.startswith("cameras.../etc") for p in problems_of(write_config, config))
+
+
+def test_not_yaml_and_missing_file(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cameras: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def vigil(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vigil", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_check_config_cli_prints_ok_or_every_error(write_config, sample_video) -> None:
+    ok = vigil("check-config", str(write_config(good_config(sample_video))))
+    assert (ok.returncode, ok.stdout.strip()) == (0, "OK")
+
+    config = good_config(sample_video)
+    config["cameras"]["lobby"]["loop"] = "sometimes"
+    config["rules"][0]["classes"] = ["car"]
+    config["storage"] = {"databse": "x.db"}
+    bad = vigil("check-config", str(write_config(config, "bad.yaml")))
+    assert bad.returncode == 2
+    assert "cameras.lobby.loop" in bad.stderr and "'sometimes'" in bad.stderr
+    assert "storage.databse: unknown key" in bad.stderr
+    assert bad.stdout == ""
+
+
+def test_check_config_cli_reports_unknown_rule_class(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["rules"][0]["classes"] = ["forklift"]
+    result = vigil("check-config", str(write_config(config)))
+    assert result.returncode == 2
+    assert "rules.0.classes.0: unknown class 'forklift'" in result.stderr
