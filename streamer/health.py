@@ -34,6 +34,7 @@ class CameraHealth:
     dropped: int = 0
     """Sampled frames replaced before the detector took them."""
     reconnects: int = 0
+    """Reconnect attempts scheduled so far."""
     last_error: str | None = None
     last_frame_time: float | None = None
     """Unix time of the last decoded frame."""
@@ -90,7 +91,7 @@ class HealthMonitor:
         with self._changed:
             counters = self._cameras[camera]
             health = counters.health
-            reconnects = health.reconnects + (state is CameraState.RECONNECTING and health.state is not state)
+            reconnects = health.reconnects + (state is CameraState.RECONNECTING)
             counters.health = replace(
                 health, state=state, reconnects=reconnects, last_error=error or health.last_error
             )
@@ -118,11 +119,13 @@ class HealthMonitor:
             counters = self._cameras[camera]
             counters.rate_out.add(self._clock())
             counters.health = replace(counters.health, frames_out=counters.health.frames_out + 1)
+            self._changed.notify_all()
 
     def frame_dropped(self, camera: str) -> None:
         with self._changed:
             counters = self._cameras[camera]
             counters.health = replace(counters.health, dropped=counters.health.dropped + 1)
+            self._changed.notify_all()
 
     def snapshot(self) -> dict[str, CameraHealth]:
         """Current health of every camera, with rates computed now."""

@@ -53,7 +53,7 @@ class CameraReader(threading.Thread):
         self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s, settings.reconnect_multiplier)
         self._sampler = DetectRateSampler(settings.detect_fps)
         self._index = 0
-        self._pts_offset = 0.0
+        self._next_stream_time = 0.0
         health.register(camera)
 
     def stop(self) -> None:
@@ -104,7 +104,8 @@ class CameraReader(threading.Thread):
         with VideoStream(settings.url, settings.open_timeout_s, settings.read_timeout_s) as stream:
             self._sampler.reset()
             session_start_clock: float | None = None
-            first_pts = last_pts = 0.0
+            first_pts = 0.0
+            stream_offset = self._next_stream_time
             decoded = 0
             for pts, av_frame in stream.frames():
                 if self._stop_requested.is_set():
@@ -117,8 +118,9 @@ class CameraReader(threading.Thread):
                 ):
                     return
                 decoded += 1
-                last_pts = pts
-                stream_time = self._pts_offset + pts - first_pts
+                stream_time = stream_offset + pts - first_pts
+                # Stream time goes on across loops and reconnects, whatever the source's timestamps do.
+                self._next_stream_time = stream_time + stream.frame_duration_s
                 wall_time = time.time()
                 self._health.frame_in(self.camera, wall_time)
                 self._index += 1
@@ -132,7 +134,6 @@ class CameraReader(threading.Thread):
                         image=av_frame.to_ndarray(format="bgr24"),
                     )
                     self._board.put(frame, wait_until_taken=wait_until_taken)
-            self._pts_offset += last_pts - first_pts + stream.frame_duration_s
             if not self._network and stream.expected_frames and decoded < stream.expected_frames * _TRUNCATION_TOLERANCE:
                 message = f"{settings.url}: video ended after {decoded} of {stream.expected_frames} frames (truncated file?)"
                 log.warning("camera %s: %s", self.camera, message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -59,12 +60,17 @@ class VideoStream:
         options = {"rtsp_transport": "tcp"} if self.url.lower().startswith("rtsp") else {}
         if not is_network_url(self.url) and not Path(self.url).is_file():
             raise StreamError(f"{self.url}: no such file")
+        started = time.monotonic()
         try:
             self._container = av.open(
                 self.url, options=options, timeout=(self._open_timeout_s, self._read_timeout_s)
             )
         except (av.error.FFmpegError, OSError) as error:
-            raise StreamError(f"{redact_url(self.url)}: cannot open: {_describe(error)}") from None
+            if time.monotonic() - started >= self._open_timeout_s:
+                reason = f"no answer within {self._open_timeout_s:g} s"
+            else:
+                reason = _describe(error)
+            raise StreamError(f"{redact_url(self.url)}: cannot open: {reason}") from None
         if not self._container.streams.video:
             self._container.close()
             raise StreamError(f"{redact_url(self.url)}: no video stream in this input")
@@ -92,5 +98,9 @@ class VideoStream:
                 pts = frame.time if frame.time is not None else index * self.frame_duration_s
                 index += 1
                 yield pts, frame
+        except av.error.ExitError:
+            raise StreamError(
+                f"{redact_url(self.url)}: stalled: no data for {self._read_timeout_s:g} s after {index} frames"
+            ) from None
         except (av.error.FFmpegError, OSError) as error:
             raise StreamError(f"{redact_url(self.url)}: read failed after {index} frames: {_describe(error)}") from None

@@ -92,3 +92,21 @@ def test_bad_config_exits_2_with_the_field(write_config, tmp_path) -> None:
     result = subprocess.run(vigil_command(path, "--duration", "1"), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "cameras.lobby.url: unsupported URL scheme 'gopher'" in result.stderr
+
+
+def test_broken_files_fail_their_camera_and_the_run_ends_by_itself(sample_video, write_config, tmp_path) -> None:
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(sample_video.read_bytes()[: 2_500_000])
+    not_video = tmp_path / "report.mp4"
+    not_video.write_text("quarterly report\n")
+    config = demo_config(sample_video, tmp_path)
+    config["cameras"] = {
+        "cut": {"url": str(truncated), "detect_fps": 1, "realtime": False},
+        "text": {"url": str(not_video), "realtime": False},
+    }
+    result = subprocess.run(vigil_command(write_config(config)), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"camera text: {not_video}: cannot open: Invalid data found when processing input" in result.stderr
+    assert f"camera cut: {truncated}: video ended after" in result.stderr
+    assert "every camera has ended or failed; stopping" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,6 +15,7 @@ from vigil.config import ConfigError, check_rule_classes, load_config
 log = logging.getLogger("vigil")
 
 EXIT_BAD_CONFIG = 2
+_TICK_S = 0.2
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -54,15 +55,20 @@ def _run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _frame: (log.info("received %s, stopping", signal.Signals(number).name), stop.set()))
     pipeline.start()
-    deadline = time.monotonic() + args.duration if args.duration else None
-    interval = pipeline.config.log_interval_s
+    started = time.monotonic()
+    next_status = started + pipeline.config.log_interval_s
     try:
-        while not stop.is_set():
-            timeout = interval if deadline is None else min(interval, deadline - time.monotonic())
-            if timeout <= 0 or stop.wait(timeout):
+        while not stop.wait(_TICK_S):
+            now = time.monotonic()
+            if args.duration is not None and now - started >= args.duration:
                 break
-            for line in pipeline.status_lines():
-                log.info(line)
+            if pipeline.finished():
+                log.info("every camera has ended or failed; stopping")
+                break
+            if now >= next_status:
+                next_status += pipeline.config.log_interval_s
+                for line in pipeline.status_lines():
+                    log.info(line)
     finally:
         pipeline.stop()
     return 0

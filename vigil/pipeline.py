@@ -9,7 +9,7 @@ import supervision as sv
 
 from alerts import AlertEngine, AlertStore, AlertWriter, PresenceRule
 from detector import Batcher, CameraTrackers, TrackerSettings, YoloDetector
-from streamer import CameraReader, Frame, HealthMonitor, LatestFrameBoard, ReaderSettings
+from streamer import CameraReader, CameraState, Frame, HealthMonitor, LatestFrameBoard, ReaderSettings
 from vigil.config import CameraConfig, ConfigError, DetectorConfig, VigilConfig, check_rule_classes
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,10 @@ class Pipeline:
         self.writer.stop()
         self.store.close()
         log.info("pipeline stopped: %d frames detected in %d batches", self.batcher.stats.frames, self.batcher.stats.batches)
+
+    def finished(self) -> bool:
+        """True when no camera can deliver frames any more (files ended, unreadable files)."""
+        return all(h.state in (CameraState.ENDED, CameraState.FAILED) for h in self.health.snapshot().values())
 
     def status_lines(self) -> list[str]:
         """One line per camera: state, fps in/out, dropped, reconnects, and the mean batch size."""
