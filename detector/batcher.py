@@ -53,11 +53,16 @@ class BatchStats:
             self._interval_batches = self._interval_frames = 0
             return mean
 
-    def latency_percentiles_ms(self, *percentiles: float) -> list[float]:
+    def latency_samples_ms(self) -> list[float]:
+        """The most recent frame latencies, oldest first."""
         with self._lock:
-            if not self._latencies_ms:
-                return [float("nan")] * len(percentiles)
-            return [float(v) for v in np.percentile(np.fromiter(self._latencies_ms, float), percentiles)]
+            return list(self._latencies_ms)
+
+    def latency_percentiles_ms(self, *percentiles: float) -> list[float]:
+        samples = self.latency_samples_ms()
+        if not samples:
+            return [float("nan")] * len(percentiles)
+        return [float(v) for v in np.percentile(samples, percentiles)]
 
 
 class Batcher(threading.Thread):
@@ -96,9 +101,13 @@ class Batcher(threading.Thread):
                 return
 
     def process(self, frames: list[Frame]) -> None:
-        """Detect, track and hand on one batch."""
+        """Detect, track and hand on one batch; a batch the model fails on is logged and skipped."""
         started = time.monotonic()
-        detections = self.detector.detect([frame.image for frame in frames])
+        try:
+            detections = self.detector.detect([frame.image for frame in frames])
+        except Exception:
+            log.exception("inference failed on a batch of %d frame(s) from %s", len(frames), sorted({f.camera for f in frames}))
+            return
         inference_ms = (time.monotonic() - started) * 1000
         latencies_ms = []
         for frame, frame_detections in zip(frames, detections, strict=True):

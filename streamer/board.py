@@ -16,10 +16,10 @@ class BoardClosed(Exception):
 class LatestFrameBoard:
     """One slot per camera holding its newest unread frame; nothing queues behind it.
 
-    A reader either replaces an unread frame (live sources: the old one is
-    dropped and counted) or waits until the batcher has taken it (files read
-    as fast as possible). The batcher takes the pending frames of several
-    cameras at once.
+    A newer frame replaces an unread one, which is dropped and counted (live
+    sources). A reader of a file that runs as fast as the detector instead
+    waits for its slot to be free before it makes the next frame. The
+    batcher takes the pending frames of several cameras at once.
 
     Example:
         >>> import numpy as np
@@ -40,17 +40,16 @@ class LatestFrameBoard:
         self._closed = False
         self._on_drop = on_drop
 
-    def put(self, frame: Frame, *, wait_until_taken: bool = False) -> None:
-        """Offer the newest frame of its camera.
-
-        With `wait_until_taken`, block while the camera's previous frame is
-        still unread instead of dropping it; raises BoardClosed on close.
-        """
+    def wait_until_free(self, camera: str) -> None:
+        """Block while `camera` has an unread frame; raises BoardClosed on close."""
         with self._changed:
-            if wait_until_taken:
-                self._changed.wait_for(lambda: self._closed or frame.camera not in self._pending)
-                if self._closed:
-                    raise BoardClosed(frame.camera)
+            self._changed.wait_for(lambda: self._closed or camera not in self._pending)
+            if self._closed:
+                raise BoardClosed(camera)
+
+    def put(self, frame: Frame) -> None:
+        """Offer the newest frame of its camera, replacing (and counting) an unread one."""
+        with self._changed:
             if frame.camera in self._pending and self._on_drop is not None:
                 self._on_drop(frame.camera)
             self._pending[frame.camera] = frame

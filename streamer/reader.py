@@ -100,7 +100,7 @@ class CameraReader(threading.Thread):
         """Read from open to end of stream; raises StreamError on failure."""
         settings = self.settings
         paced = settings.realtime and not self._network
-        wait_until_taken = not settings.realtime and not self._network
+        wait_for_free_slot = not settings.realtime and not self._network
         with VideoStream(settings.url, settings.open_timeout_s, settings.read_timeout_s) as stream:
             self._sampler.reset()
             session_start_clock: float | None = None
@@ -125,6 +125,8 @@ class CameraReader(threading.Thread):
                 self._health.frame_in(self.camera, wall_time)
                 self._index += 1
                 if self._sampler.take(stream_time):
+                    if wait_for_free_slot:
+                        self._board.wait_until_free(self.camera)
                     frame = Frame(
                         camera=self.camera,
                         index=self._index - 1,
@@ -133,7 +135,7 @@ class CameraReader(threading.Thread):
                         read_clock=time.monotonic(),
                         image=av_frame.to_ndarray(format="bgr24"),
                     )
-                    self._board.put(frame, wait_until_taken=wait_until_taken)
+                    self._board.put(frame)
             if not self._network and stream.expected_frames and decoded < stream.expected_frames * _TRUNCATION_TOLERANCE:
                 message = f"{settings.url}: video ended after {decoded} of {stream.expected_frames} frames (truncated file?)"
                 log.warning("camera %s: %s", self.camera, message)

@@ -75,7 +75,8 @@ class VideoStream:
             self._container.close()
             raise StreamError(f"{redact_url(self.url)}: no video stream in this input")
         stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # One decode thread per camera: cameras already decode in parallel, and frame threading adds latency.
+        stream.thread_count = 1
         self.expected_frames = stream.frames
         if stream.average_rate:
             self.frame_duration_s = float(1 / stream.average_rate)

@@ -84,29 +84,30 @@ def test_board_returns_empty_when_idle() -> None:
     assert LatestFrameBoard().take_batch(max_batch=8, max_wait_s=0, expected=1, idle_timeout_s=0.01) == []
 
 
-def test_waiting_reader_blocks_until_its_frame_is_taken_then_board_close_releases_it() -> None:
+def test_a_reader_waits_for_its_free_slot_and_close_releases_it() -> None:
     board = LatestFrameBoard()
-    board.put(frame("a", 0), wait_until_taken=True)
-    handed_over = threading.Event()
+    board.put(frame("a", 0))
+    slot_freed = threading.Event()
     outcome: list[str] = []
 
     def reader() -> None:
         try:
-            board.put(frame("a", 1), wait_until_taken=True)
-            outcome.append("put")
-            handed_over.set()
-            board.put(frame("a", 2), wait_until_taken=True)
+            board.wait_until_free("a")
+            outcome.append("free")
+            board.put(frame("a", 1))
+            slot_freed.set()
+            board.wait_until_free("a")
         except BoardClosed:
             outcome.append("closed")
 
     thread = threading.Thread(target=reader)
     thread.start()
-    assert not handed_over.wait(0.1), "the second frame must wait for the first to be taken"
+    assert not slot_freed.wait(0.1), "the reader must wait while frame 0 is unread"
     assert [f.index for f in board.take_batch(8, 0, 1)] == [0]
-    assert handed_over.wait(5)
+    assert slot_freed.wait(5)
     board.close()
     thread.join(5)
-    assert outcome == ["put", "closed"]
+    assert outcome == ["free", "closed"]
     assert [f.index for f in board.take_batch(8, 0, 1)] == [1], "pending frames are still handed out after close"
 
 

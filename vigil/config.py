@@ -84,6 +84,8 @@ class DetectorConfig(_Section):
     """`auto` (CUDA with fp16 when available, else CPU), `cpu`, `cuda:0`, …"""
     max_batch: PositiveInt = 16
     max_wait_ms: float = Field(25.0, ge=0)
+    cpu_threads: PositiveInt | None = None
+    """Torch threads for CPU inference; all cores when omitted."""
     agnostic_nms: bool = True
     """One box per object even when two classes score it (e.g. person and fallen_person)."""
     labels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LABELS))

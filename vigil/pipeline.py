@@ -24,6 +24,7 @@ def build_detector(config: DetectorConfig) -> YoloDetector:
         device=config.device,
         labels=config.labels,
         agnostic_nms=config.agnostic_nms,
+        cpu_threads=config.cpu_threads,
     )
     detector.warm_up()
     return detector
