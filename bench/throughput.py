@@ -82,19 +82,10 @@ def run_detector_only(detector: YoloDetector, images: list[np.ndarray], batch: i
 
 def run_baseline(detector: YoloDetector, video: Path, seconds: float) -> dict:
     """What a user writes by hand: decode a frame, `predict` it, repeat."""
-    model, frames = detector._model, video_frames(video)
+    frames = video_frames(video)
     count, started = 0, time.monotonic()
     while (elapsed := time.monotonic() - started) < seconds:
-        model.predict(
-            next(frames),
-            imgsz=detector.imgsz,
-            conf=detector.conf,
-            iou=detector.iou,
-            device=detector.device,
-            quantize=16 if detector.half else None,
-            agnostic_nms=detector.agnostic_nms,
-            verbose=False,
-        )
+        detector.model.predict(next(frames), **detector.predict_options)
         count += 1
     return {"fps": count / elapsed, "frames": count, "elapsed_s": elapsed, "batch_mean": 1.0}
 

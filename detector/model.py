@@ -23,10 +23,13 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _remapped_names(yolo: YOLO, labels: Mapping[str, str]) -> list[str]:
+    return [labels.get(yolo.names[i], yolo.names[i]) for i in range(len(yolo.names))]
+
+
 def read_class_names(model: str, labels: Mapping[str, str]) -> list[str]:
     """The model's class names after remapping, in class-id order."""
-    names = YOLO(resolve_weights(model), task="detect").names
-    return [labels.get(names[i], names[i]) for i in range(len(names))]
+    return _remapped_names(YOLO(resolve_weights(model), task="detect"), labels)
 
 
 class YoloDetector:
@@ -55,15 +58,19 @@ class YoloDetector:
         self.weights = resolve_weights(model)
         self.device = resolve_device(device)
         self.half = self.device.startswith("cuda")
-        self.imgsz = imgsz
-        self.conf = conf
-        self.iou = iou
-        self.agnostic_nms = agnostic_nms
         self.cpu_threads = cpu_threads or os.cpu_count() or 1
-        self._model = YOLO(self.weights, task="detect")
-        labels = labels or {}
-        names = self._model.names
-        self.class_names: list[str] = [labels.get(names[i], names[i]) for i in range(len(names))]
+        self.model = YOLO(self.weights, task="detect")
+        """The Ultralytics model; `detect` calls its `predict` with `predict_options`."""
+        self.predict_options = {
+            "imgsz": imgsz,
+            "conf": conf,
+            "iou": iou,
+            "device": self.device,
+            "quantize": 16 if self.half else None,
+            "agnostic_nms": agnostic_nms,
+            "verbose": False,
+        }
+        self.class_names = _remapped_names(self.model, labels or {})
         self._class_name_array = np.array(self.class_names)
         log.info("detector: %s on %s%s, classes %s", self.weights, self.device, " fp16" if self.half else "", self.class_names)
 
@@ -81,16 +88,7 @@ class YoloDetector:
         """Detections for each BGR image, in the same order, from one inference call."""
         if not images:
             return []
-        results = self._model.predict(
-            list(images),
-            imgsz=self.imgsz,
-            conf=self.conf,
-            iou=self.iou,
-            device=self.device,
-            quantize=16 if self.half else None,
-            agnostic_nms=self.agnostic_nms,
-            verbose=False,
-        )
+        results = self.model.predict(list(images), **self.predict_options)
         return [self._to_detections(result) for result in results]
 
     def _to_detections(self, result) -> sv.Detections:
