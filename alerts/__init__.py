@@ -1,20 +1,32 @@
 """Rules that turn tracked detections into alerts, and the store that keeps them."""
 
-from alerts.alert import Alert, AlertEnded, AlertStarted, AlertStatus, RuleEvent, Severity
+from alerts.alert import Alert, AlertEnded, AlertStarted, AlertStatus, AlertUpdated, RuleEvent, Severity
 from alerts.engine import AlertEngine
-from alerts.presence import PresenceRule
-from alerts.store import AlertStore
+from alerts.line_crossing import LineCrossingRule
+from alerts.occupancy import OccupancyRule
+from alerts.presence import DwellRule, PresenceRule
+from alerts.rule_base import Rule, RuleSettings
+from alerts.store import AlertAction, AlertNotFound, AlertStore, InvalidTransition
 from alerts.writer import AlertWriter
 
 __all__ = [
     "Alert",
+    "AlertAction",
+    "AlertNotFound",
     "AlertEnded",
     "AlertEngine",
     "AlertStarted",
     "AlertStatus",
     "AlertStore",
+    "AlertUpdated",
     "AlertWriter",
+    "DwellRule",
+    "InvalidTransition",
+    "LineCrossingRule",
+    "OccupancyRule",
     "PresenceRule",
+    "Rule",
     "RuleEvent",
+    "RuleSettings",
     "Severity",
 ]

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from streamer import Frame
 
@@ -41,6 +42,13 @@ class Alert:
     ended_at: datetime | None = None
     status: AlertStatus = AlertStatus.NEW
     snapshot_path: str | None = None
+    clip_path: str | None = None
+    zone: str | None = None
+    line: str | None = None
+    count: int | None = None
+    """Objects counted (occupancy rules)."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Rule-specific facts (dwell seconds, crossing direction, …), stored as JSON."""
     id: int | None = None
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Identifies the alert between rule and store before it has a database id."""
@@ -54,9 +62,22 @@ class AlertStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertUpdated:
+    """A running alert saw a better-scoring moment; its snapshot should show this frame."""
+
+    key: str
+    score: float
+    box: tuple[float, float, float, float]
+    frame: Frame
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class AlertEnded:
     key: str
     ended_at: datetime
+    pts: float
+    """Stream time of the end, for the clip's tail."""
 
 
-RuleEvent = AlertStarted | AlertEnded
+RuleEvent = AlertStarted | AlertUpdated | AlertEnded

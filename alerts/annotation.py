@@ -1,12 +1,28 @@
-"""Drawing detections on frames, shared by alert snapshots and live views."""
+"""Drawing detections, zones and lines on frames, shared by alert snapshots, clips and live views."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import cv2
 import numpy as np
 import supervision as sv
 
+from alerts.geometry import scale_points
+
 _BOXES = sv.BoxAnnotator(thickness=2)
 _LABELS = sv.LabelAnnotator(text_scale=0.5, text_padding=4)
+_ZONE_COLOR = sv.Color.from_hex("#00c2ff")
+_LINE_COLOR = sv.Color.from_hex("#ffb000")
+
+
+@dataclass(frozen=True)
+class CameraShapes:
+    """A camera's zones and lines, relative coordinates (0–1), as in the config."""
+
+    zones: Mapping[str, Sequence[Sequence[float]]] = field(default_factory=dict)
+    lines: Mapping[str, Sequence[Sequence[float]]] = field(default_factory=dict)
 
 
 def detection_labels(detections: sv.Detections) -> list[str]:
@@ -20,9 +36,31 @@ def detection_labels(detections: sv.Detections) -> list[str]:
     ]
 
 
-def annotate(image: np.ndarray, detections: sv.Detections) -> np.ndarray:
-    """A copy of the BGR `image` with boxes and labels drawn."""
+def draw_shapes(canvas: np.ndarray, shapes: CameraShapes) -> np.ndarray:
+    """Zones as outlined polygons and lines as arrows from start to end, each with its name; in place."""
+    height, width = canvas.shape[:2]
+    for name, points in shapes.zones.items():
+        polygon = scale_points(points, width, height).round().astype(np.int64)
+        sv.draw_polygon(canvas, polygon, color=_ZONE_COLOR, thickness=2)
+        _name(canvas, name, polygon[0], _ZONE_COLOR)
+    for name, points in shapes.lines.items():
+        start, end = scale_points(points, width, height).round().astype(int)
+        cv2.arrowedLine(canvas, tuple(int(v) for v in start), tuple(int(v) for v in end), _LINE_COLOR.as_bgr(), 2,
+                        tipLength=min(0.5, 20 / max(1.0, float(np.hypot(*(end - start))))))
+        _name(canvas, name, start, _LINE_COLOR)
+    return canvas
+
+
+def _name(canvas: np.ndarray, text: str, at: np.ndarray, color: sv.Color) -> None:
+    sv.draw_text(canvas, text, sv.Point(int(at[0]) + 30, int(at[1]) + 12), text_color=sv.Color.BLACK,
+                 text_scale=0.45, text_padding=3, background_color=color)
+
+
+def annotate(image: np.ndarray, detections: sv.Detections, shapes: CameraShapes | None = None) -> np.ndarray:
+    """A copy of the BGR `image` with zones, lines, boxes and labels drawn."""
     canvas = image.copy()
+    if shapes is not None:
+        draw_shapes(canvas, shapes)
     if len(detections) == 0:
         return canvas
     canvas = _BOXES.annotate(canvas, detections)

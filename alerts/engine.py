@@ -8,7 +8,7 @@ from datetime import datetime
 import supervision as sv
 
 from alerts.alert import RuleEvent
-from alerts.presence import PresenceRule
+from alerts.rule_base import Rule
 from streamer import Frame
 
 
@@ -16,12 +16,14 @@ class AlertEngine:
     """Feeds frames to the rules; called from the batcher thread only.
 
     Example:
-        >>> engine = AlertEngine([PresenceRule("p", classes=["person"])])
+        >>> from alerts.presence import PresenceRule
+        >>> from alerts.rule_base import RuleSettings
+        >>> engine = AlertEngine([PresenceRule(RuleSettings("p", ["person"]), min_duration_s=1.0)])
         >>> engine.close_all(datetime.now())
         []
     """
 
-    def __init__(self, rules: Sequence[PresenceRule]) -> None:
+    def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
 
     def process(self, frame: Frame, detections: sv.Detections) -> list[RuleEvent]:

@@ -1,116 +1,120 @@
-"""The presence rule: an object of some class stays in view for a minimum time."""
+"""Presence and dwell: one track in view, or inside a zone, for long enough."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-import numpy as np
 import supervision as sv
 
-from alerts.alert import Alert, AlertEnded, AlertStarted, RuleEvent, Severity
+from alerts.geometry import in_polygon, scale_points
+from alerts.rule_base import CameraState, Rule, RuleSettings, lasted, wall_datetime
+from alerts.alert import RuleEvent
+from alerts.track_state import ScoreHistory, ZonePresence
 from streamer import Frame
 
-
-@dataclass(slots=True)
-class _Track:
-    first_seen: float
-    last_seen: float
-    alert_key: str | None = None
-    alerted: bool = False
-
-
-@dataclass(slots=True)
-class _CameraState:
-    tracks: dict[int, _Track] = field(default_factory=dict)
-    last_alert_pts: float | None = None
+Points = Sequence[Sequence[float]]
 
 
 @dataclass
-class PresenceRule:
-    """Raises one alert per track present for `min_duration_s` seconds of stream time.
+class _DurationState(CameraState):
+    zone: ZonePresence | None = None
+    since: dict[int, float] = field(default_factory=dict)
+    """Stream time each qualifying track started to qualify."""
+    alert_of: dict[int, str] = field(default_factory=dict)
 
-    Only confirmed tracks (`tracker_id >= 0`) of `classes` scoring at least
-    `min_score` count. After an alert, the same camera raises no new alert
-    for `cooldown_s`. An alert ends when its track has not been seen for
-    `clear_after_s`. Pure: no I/O, time comes from the frames.
+
+class TrackDurationRule(Rule):
+    """One alert per track that qualifies for `min_duration_s` of stream time.
+
+    Without a zone a track qualifies while it is in view; with one, while its
+    anchor is inside the zone (entering and leaving debounced by
+    `inertia_frames`). Leaving resets the timer and ends the alert, and so
+    does being unseen for `clear_after_s`.
 
     Example:
-        >>> rule = PresenceRule("person-seen", classes=["person"], min_duration_s=1.0)
-        >>> rule.name, rule.kind
-        ('person-seen', 'presence')
+        >>> rule = PresenceRule(RuleSettings("seen", ["person"]), min_duration_s=1.0)
+        >>> rule.kind, rule.applies_to("lobby")
+        ('presence', True)
     """
 
-    name: str
-    classes: list[str]
-    min_score: float = 0.5
-    min_duration_s: float = 1.0
-    cooldown_s: float = 30.0
-    clear_after_s: float = 2.0
-    severity: Severity = Severity.WARNING
-    cameras: list[str] | None = None
-    kind: str = field(default="presence", init=False)
-    _state: dict[str, _CameraState] = field(default_factory=dict, init=False, repr=False)
+    def __init__(
+        self,
+        settings: RuleSettings,
+        *,
+        min_duration_s: float,
+        zone: str | None = None,
+        zones: Mapping[str, Points] | None = None,
+        inertia_frames: int = 3,
+    ) -> None:
+        super().__init__(settings)
+        self.min_duration_s = min_duration_s
+        self.zone = zone
+        self._zones = dict(zones or {})
+        self._inertia_frames = inertia_frames
 
     def applies_to(self, camera: str) -> bool:
-        return self.cameras is None or camera in self.cameras
+        return super().applies_to(camera) and (self.zone is None or camera in self._zones)
 
-    def update(self, frame: Frame, detections: sv.Detections) -> list[RuleEvent]:
-        """Advance the rule by one frame of `frame.camera` and say what started or ended."""
-        state = self._state.setdefault(frame.camera, _CameraState())
-        t = frame.pts
+    def _new_state(self, camera: str) -> _DurationState:
+        zone = ZonePresence(self._inertia_frames) if self.zone is not None else None
+        return _DurationState(scores=ScoreHistory(self.settings.score_window), zone=zone)
+
+    def _evaluate(self, state: _DurationState, frame: Frame, objects: sv.Detections) -> list[RuleEvent]:
         events: list[RuleEvent] = []
-        for i in np.flatnonzero(self._matching(detections)):
-            track_id = int(detections.tracker_id[i])
-            track = state.tracks.get(track_id)
-            if track is None:
-                track = state.tracks[track_id] = _Track(first_seen=t, last_seen=t)
-            track.last_seen = t
-            if track.alerted or t - track.first_seen < self.min_duration_s:
+        track_ids = [int(t) for t in objects.tracker_id]
+        if state.zone is None:
+            qualifying = set(track_ids)
+            for track_id in track_ids:
+                state.since.setdefault(track_id, frame.pts)
+        else:
+            height, width = frame.image.shape[:2]
+            polygon = scale_points(self._zones[frame.camera], width, height)
+            entered, left = state.zone.update(objects.tracker_id, in_polygon(self._anchors(objects), polygon))
+            for track_id in left:
+                state.since.pop(track_id, None)
+                events += self._end_track_alert(state, track_id, frame)
+            for track_id in entered:
+                state.since[track_id] = frame.pts
+            qualifying = set(state.zone.inside)
+        for index, track_id in enumerate(track_ids):
+            if track_id not in qualifying:
                 continue
-            if state.last_alert_pts is not None and t - state.last_alert_pts < self.cooldown_s:
-                continue
-            alert = self._new_alert(frame, detections, i, track_id)
-            track.alerted, track.alert_key = True, alert.key
-            state.last_alert_pts = t
-            events.append(AlertStarted(alert, frame))
-        ended_at = datetime.fromtimestamp(frame.wall_time, UTC)
-        for track_id, track in list(state.tracks.items()):
-            if t - track.last_seen > self.clear_after_s:
-                if track.alert_key is not None:
-                    events.append(AlertEnded(track.alert_key, ended_at))
-                del state.tracks[track_id]
+            duration = frame.pts - state.since[track_id]
+            key = state.alert_of.get(track_id)
+            if key is not None:
+                box = tuple(float(v) for v in objects.xyxy[index])
+                events += self._improve(state, key, frame, float(objects.confidence[index]), box, self._details(duration))
+            elif lasted(state.since[track_id], frame.pts, self.min_duration_s) and not self._cooling_down(state, frame.pts):
+                started = self._open(state, frame, objects, index, zone=self.zone, details=self._details(duration))
+                state.alert_of[track_id] = started.alert.key
+                events.append(started)
         return events
 
-    def close_all(self, ended_at: datetime) -> list[RuleEvent]:
-        """End every open alert, e.g. at shutdown."""
-        events: list[RuleEvent] = [
-            AlertEnded(track.alert_key, ended_at)
-            for state in self._state.values()
-            for track in state.tracks.values()
-            if track.alert_key is not None
-        ]
-        self._state.clear()
-        return events
+    def _details(self, duration_s: float) -> dict:
+        return {"duration_s": round(duration_s, 2)}
 
-    def _matching(self, detections: sv.Detections) -> np.ndarray:
-        if len(detections) == 0 or detections.tracker_id is None:
-            return np.zeros(len(detections), bool)
-        return (
-            np.isin(detections.data["class_name"], self.classes)
-            & (detections.confidence >= self.min_score)
-            & (detections.tracker_id >= 0)
-        )
+    def _end_track_alert(self, state: _DurationState, track_id: int, frame: Frame) -> list[RuleEvent]:
+        key = state.alert_of.pop(track_id, None)
+        return [] if key is None else self._close(state, key, wall_datetime(frame), frame.pts)
 
-    def _new_alert(self, frame: Frame, detections: sv.Detections, i: int, track_id: int) -> Alert:
-        return Alert(
-            camera=frame.camera,
-            rule=self.name,
-            kind=self.kind,
-            label=str(detections.data["class_name"][i]),
-            track_id=track_id,
-            score=float(detections.confidence[i]),
-            severity=self.severity,
-            started_at=datetime.fromtimestamp(frame.wall_time, UTC),
-            box=tuple(float(v) for v in detections.xyxy[i]),
-        )
+    def _forget_track(self, state: _DurationState, track_id: int, frame: Frame) -> list[RuleEvent]:
+        if state.zone is not None:
+            state.zone.forget(track_id)
+        state.since.pop(track_id, None)
+        return super()._forget_track(state, track_id, frame) + self._end_track_alert(state, track_id, frame)
+
+
+class PresenceRule(TrackDurationRule):
+    """A tracked object of the rule's classes in view (or in `zone`) for `min_duration_s`."""
+
+    kind = "presence"
+
+
+class DwellRule(TrackDurationRule):
+    """Loitering: a track inside `zone` for `min_duration_s` (the config's `min_dwell_s`)."""
+
+    kind = "dwell"
+
+    def _details(self, duration_s: float) -> dict:
+        return {"dwell_s": round(duration_s, 2)}

@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts.alert import Alert, AlertStatus, Severity
-from alerts.tables import AlertRow
+from alerts.tables import AlertActionRow, AlertRow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+_ALLOWED_FROM: dict[AlertStatus, tuple[AlertStatus, ...]] = {
+    AlertStatus.NEW: (),
+    AlertStatus.ACKNOWLEDGED: (AlertStatus.NEW,),
+    AlertStatus.RESOLVED: (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED),
+    AlertStatus.FALSE_POSITIVE: (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED),
+}
+"""For each status, the statuses an alert may move to it from."""
+
+
+class AlertNotFound(LookupError):
+    def __init__(self, alert_id: int) -> None:
+        self.alert_id = alert_id
+        super().__init__(f"no alert with id {alert_id}")
+
+
+class InvalidTransition(ValueError):
+    def __init__(self, alert_id: int, current: AlertStatus, requested: AlertStatus) -> None:
+        self.alert_id = alert_id
+        self.current = current
+        self.requested = requested
+        super().__init__(f"alert {alert_id}: cannot go from {current} to {requested}")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAction:
+    """One entry of an alert's audit trail; `action` is a status value, "note" or "closed"."""
+
+    alert_id: int
+    at: datetime
+    """Timezone-aware UTC."""
+    actor: str
+    action: str
+    note: str | None
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -21,15 +57,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
 class AlertStore:
-    """Reads and writes alerts; the schema is brought up to date on open.
+    """Reads and writes alerts and their audit trail; the schema is brought up to date on open.
+
+    Every method runs in its own transaction.
 
     Example:
         >>> store = AlertStore(":memory:")  # doctest: +SKIP
-        >>> store.list_alerts()  # doctest: +SKIP
+        >>> store.list_alerts(camera="lobby", status=AlertStatus.NEW)  # doctest: +SKIP
         []
     """
 
@@ -43,9 +82,13 @@ class AlertStore:
     def _upgrade_schema(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
-        with self.engine.begin() as connection:
+        with self.engine.connect() as connection:
+            # Batch migrations rebuild tables; with foreign keys on, dropping the old `alerts` would delete its actions.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            connection.commit()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
     def insert(self, alert: Alert) -> int:
         """Store a new alert and return its id."""
@@ -61,7 +104,12 @@ class AlertStore:
             ended_at=alert.ended_at,
             status=str(alert.status),
             snapshot_path=alert.snapshot_path,
-            box=",".join(f"{v:.1f}" for v in alert.box),
+            box=_box_text(alert.box),
+            zone=alert.zone,
+            line=alert.line,
+            count=alert.count,
+            clip_path=alert.clip_path,
+            details=alert.details,
         )
         with Session(self.engine) as session, session.begin():
             session.add(row)
@@ -69,21 +117,158 @@ class AlertStore:
             return row.id
 
     def end(self, alert_id: int, ended_at: datetime) -> None:
+        """Record when the alert ended; an alert that has already ended keeps its time."""
         with Session(self.engine) as session, session.begin():
             session.execute(
                 update(AlertRow).where(AlertRow.id == alert_id, AlertRow.ended_at.is_(None)).values(ended_at=ended_at)
             )
 
-    def list_alerts(self, camera: str | None = None, limit: int = 100) -> list[Alert]:
-        """The newest alerts first."""
-        query = select(AlertRow).order_by(AlertRow.started_at.desc(), AlertRow.id.desc()).limit(limit)
-        if camera is not None:
-            query = query.where(AlertRow.camera == camera)
+    def update_best(
+        self,
+        alert_id: int,
+        score: float,
+        box: tuple[float, float, float, float],
+        snapshot_path: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """Make a better-scoring moment the alert's own: its score, box and snapshot; `details` is merged in.
+
+        A `snapshot_path` of None keeps the current snapshot.
+        """
+        values: dict[str, Any] = {"score": score, "box": _box_text(box)}
+        if snapshot_path is not None:
+            values["snapshot_path"] = snapshot_path
+        with Session(self.engine) as session, session.begin():
+            # The update comes first so the merge below reads details inside the write transaction.
+            _update_one(session, alert_id, values)
+            current = session.scalar(select(AlertRow.details).where(AlertRow.id == alert_id))
+            session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(details={**current, **details}))
+
+    def set_clip(self, alert_id: int, clip_path: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            _update_one(session, alert_id, {"clip_path": clip_path})
+
+    def set_status(self, alert_id: int, status: AlertStatus, actor: str, note: str | None = None) -> None:
+        """Move the alert to `status` and record who did it, in one transaction.
+
+        Allowed: new → acknowledged → resolved, new → resolved, and any status → false_positive.
+        Asking for the status the alert already has changes nothing and records nothing.
+        Raises AlertNotFound or InvalidTransition.
+        """
+        status = AlertStatus(status)
+        with Session(self.engine) as session, session.begin():
+            # Conditional update: the check and the change cannot be split by another writer.
+            changed = session.execute(
+                update(AlertRow)
+                .where(AlertRow.id == alert_id, AlertRow.status.in_([str(s) for s in _ALLOWED_FROM[status]]))
+                .values(status=str(status))
+            ).rowcount
+            if not changed:
+                current = session.scalar(select(AlertRow.status).where(AlertRow.id == alert_id))
+                if current is None:
+                    raise AlertNotFound(alert_id)
+                if current == status:
+                    return
+                raise InvalidTransition(alert_id, AlertStatus(current), status)
+            session.add(_action(alert_id, actor, str(status), note))
+
+    def add_note(self, alert_id: int, actor: str, note: str) -> None:
+        if not note.strip():
+            raise ValueError(f"empty note {note!r} for alert {alert_id}")
+        with Session(self.engine) as session, session.begin():
+            if session.get(AlertRow, alert_id) is None:
+                raise AlertNotFound(alert_id)
+            session.add(_action(alert_id, actor, "note", note))
+
+    def actions(self, alert_id: int) -> list[AlertAction]:
+        """The alert's audit trail, oldest first."""
+        with Session(self.engine) as session:
+            if session.get(AlertRow, alert_id) is None:
+                raise AlertNotFound(alert_id)
+            rows = session.scalars(
+                select(AlertActionRow).where(AlertActionRow.alert_id == alert_id).order_by(AlertActionRow.id)
+            )
+            return [AlertAction(row.alert_id, row.at, row.actor, row.action, row.note) for row in rows]
+
+    def get(self, alert_id: int) -> Alert:
+        with Session(self.engine) as session:
+            row = session.get(AlertRow, alert_id)
+            if row is None:
+                raise AlertNotFound(alert_id)
+            return _to_alert(row)
+
+    def list_alerts(
+        self,
+        *,
+        camera: str | None = None,
+        rule: str | None = None,
+        status: AlertStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        severity: Severity | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[Alert]:
+        """Alerts newest first, optionally those that started in [since, until); `limit=None` returns all."""
+        if (limit is not None and limit < 0) or offset < 0:
+            raise ValueError(f"limit {limit} and offset {offset} must not be negative")
+        query = select(AlertRow).order_by(AlertRow.started_at.desc(), AlertRow.id.desc()).limit(limit).offset(offset)
+        for column, value in (
+            (AlertRow.camera, camera), (AlertRow.rule, rule), (AlertRow.status, status), (AlertRow.severity, severity)
+        ):
+            if value is not None:
+                query = query.where(column == str(value))
+        if since is not None:
+            query = query.where(AlertRow.started_at >= since)
+        if until is not None:
+            query = query.where(AlertRow.started_at < until)
         with Session(self.engine) as session:
             return [_to_alert(row) for row in session.scalars(query)]
 
+    def close_open(self, ended_at: datetime, note: str, actor: str = "system") -> int:
+        """End every alert that has not ended (left open by a crash), noting why; returns how many."""
+        with Session(self.engine) as session, session.begin():
+            closed = session.scalars(
+                update(AlertRow).where(AlertRow.ended_at.is_(None)).values(ended_at=ended_at).returning(AlertRow.id)
+            ).all()
+            if closed:
+                now = datetime.now(UTC)
+                session.execute(
+                    insert(AlertActionRow),
+                    [{"alert_id": i, "at": now, "actor": actor, "action": "closed", "note": note} for i in closed],
+                )
+            return len(closed)
+
+    def delete_before(
+        self, cutoff: datetime, statuses: tuple[AlertStatus, ...] = (AlertStatus.RESOLVED, AlertStatus.FALSE_POSITIVE)
+    ) -> list[Alert]:
+        """Delete alerts that started before `cutoff` with one of `statuses`, and their actions.
+
+        Returns the deleted alerts, whose snapshot and clip files are the caller's to remove.
+        """
+        with Session(self.engine) as session, session.begin():
+            rows = session.scalars(
+                delete(AlertRow)
+                .where(AlertRow.started_at < cutoff, AlertRow.status.in_([str(s) for s in statuses]))
+                .returning(AlertRow)
+            ).all()
+            return [_to_alert(row) for row in rows]
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _update_one(session: Session, alert_id: int, values: dict[str, Any]) -> None:
+    if not session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values)).rowcount:
+        raise AlertNotFound(alert_id)
+
+
+def _action(alert_id: int, actor: str, action: str, note: str | None) -> AlertActionRow:
+    return AlertActionRow(alert_id=alert_id, at=datetime.now(UTC), actor=actor, action=action, note=note)
+
+
+def _box_text(box: tuple[float, float, float, float]) -> str:
+    return ",".join(f"{v:.1f}" for v in box)
 
 
 def _to_alert(row: AlertRow) -> Alert:
@@ -101,5 +286,10 @@ def _to_alert(row: AlertRow) -> Alert:
         ended_at=row.ended_at,
         status=AlertStatus(row.status),
         snapshot_path=row.snapshot_path,
+        clip_path=row.clip_path,
+        zone=row.zone,
+        line=row.line,
+        count=row.count,
+        details=row.details,
         id=row.id,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Float, Integer, String, TypeDecorator
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,6 +25,24 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class JSONObject(TypeDecorator[dict[str, Any]]):
+    """Stores a dict as strict JSON text (no NaN or infinity, which browsers cannot parse)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect) -> str:
+        if not isinstance(value, dict):
+            raise ValueError(f"details {value!r} must be a dict")
+        try:
+            return json.dumps(value, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"details {value!r} are not storable as JSON: {error}") from None
+
+    def process_result_value(self, value: str | None, dialect) -> dict[str, Any]:
+        return json.loads(value) if value else {}
 
 
 class Base(DeclarativeBase):
@@ -46,3 +66,21 @@ class AlertRow(Base):
     snapshot_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
     box: Mapped[str] = mapped_column(String(128))
     """xyxy pixels, comma-separated."""
+    zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    line: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    clip_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
+
+
+class AlertActionRow(Base):
+    """One entry of an alert's audit trail: a status change, a note, a forced close."""
+
+    __tablename__ = "alert_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -31,7 +31,10 @@ def test_the_demo_config_is_valid() -> None:
     config = load_config(ROOT / "config.yaml")
     assert config.cameras["lobby"].url == str(ROOT / "data" / "samples" / "vtest.avi"), "relative to the file"
     assert config.storage.database == str(ROOT / "data" / "vigil.db")
-    assert [rule.name for rule in config.rules] == ["person-seen", "person-down"]
+    assert [rule.kind for rule in config.rules] == [
+        "presence", "presence", "dwell", "line_crossing", "occupancy", "presence"
+    ]
+    assert config.rules[-1].schedule.to_schedule().timezone.key == "Europe/Paris"
     assert check_rule_classes(config, ["person", "fallen_person"]) == []
 
 
@@ -62,7 +65,9 @@ def test_bad_url_scheme_is_rejected_without_leaking_the_password(write_config, s
 def test_unknown_rule_kind(write_config, sample_video) -> None:
     config = good_config(sample_video)
     config["rules"].append({"name": "x", "kind": "teleport", "classes": ["person"]})
-    assert problems_of(write_config, config) == ["rules.1.kind: unknown kind 'teleport'; expected 'presence'"]
+    assert problems_of(write_config, config) == [
+        "rules.1.kind: unknown kind 'teleport'; expected 'presence', 'dwell', 'line_crossing', 'occupancy'"
+    ]
 
 
 def test_rule_naming_an_unknown_camera_or_a_taken_name(write_config, sample_video) -> None:
@@ -73,6 +78,33 @@ def test_rule_naming_an_unknown_camera_or_a_taken_name(write_config, sample_vide
         "rules.1.cameras.0: unknown camera 'garage'",
         "rules.2.name: duplicate rule name 'y'",
     ]
+
+
+def test_rules_must_name_zones_and_lines_their_cameras_have(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["cameras"]["lobby"]["zones"] = {"hall": [[0, 0], [1, 0], [1, 1]]}
+    config["cameras"]["gate"] = {"url": str(sample_video), "lines": {"door": [[0.5, 0], [0.5, 1]]}}
+    config["rules"] += [
+        {"name": "a", "kind": "dwell", "zone": "hall", "min_dwell_s": 5, "classes": ["person"], "cameras": ["gate"]},
+        {"name": "b", "kind": "line_crossing", "line": "window", "classes": ["person"]},
+        {"name": "c", "kind": "occupancy", "zone": "hall", "classes": ["person"]},
+    ]
+    assert problems_of(write_config, config) == [
+        "rules.1.zone: camera 'gate' has no zone 'hall'",
+        "rules.2.line: no camera has a line 'window'",
+    ]
+
+
+def test_bad_shapes_and_schedules_name_the_field(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["cameras"]["lobby"]["zones"] = {"hall": [[0, 0], [1.2, 0], [1, 1]], "flat": [[0, 0], [1, 1]]}
+    config["cameras"]["lobby"]["lines"] = {"door": [[0.5, 0], [0.5, 1], [0.6, 1]]}
+    config["rules"][0]["schedule"] = {"days": ["mon", "funday"], "start": "22:00", "end": "6am", "timezone": "Mars/Base"}
+    problems = problems_of(write_config, config)
+    assert any(p.startswith("cameras.lobby.zones.hall.1.0:") and "1.2" in p for p in problems), problems
+    assert any(p.startswith("cameras.lobby.zones.flat:") for p in problems), problems
+    assert any(p.startswith("cameras.lobby.lines.door:") for p in problems), problems
+    assert any(p.startswith("rules.0.schedule: bad time '6am'") for p in problems), problems
 
 
 def test_unknown_class_in_a_rule_names_the_model_classes(sample_video, write_config) -> None:

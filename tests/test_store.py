@@ -11,20 +11,22 @@ import pytest
 from sqlalchemy.exc import StatementError
 
 from alerts import Alert, AlertEnded, AlertStarted, AlertStatus, AlertStore, AlertWriter, Severity
+from alerts.store import AlertNotFound
 from streamer import Frame
 
 
-def alert(camera: str = "lobby", started_at: datetime | None = None) -> Alert:
+def alert(camera: str = "lobby", started_at: datetime | None = None, **fields) -> Alert:
     return Alert(
         camera=camera,
-        rule="person-seen",
+        rule=fields.pop("rule", "person-seen"),
         kind="presence",
         label="person",
         track_id=4,
         score=0.81,
-        severity=Severity.INFO,
+        severity=fields.pop("severity", Severity.INFO),
         started_at=started_at or datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
         box=(10.0, 20.0, 50.0, 120.0),
+        **fields,
     )
 
 
@@ -32,12 +34,24 @@ def test_schema_is_created_by_migration_in_wal_mode(tmp_path) -> None:
     path = tmp_path / "sub" / "vigil.db"
     AlertStore(path).close()
     AlertStore(path).close()  # upgrading an up-to-date file changes nothing
+    store = AlertStore(path)
+    with store.engine.connect() as first, store.engine.connect() as second:
+        for connection in (first, second):
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1, "cascades apply on every connection"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2, "FULL"
+    store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
         columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
-    assert {"id", "camera", "rule", "kind", "label", "track_id", "score", "severity", "started_at", "ended_at"} <= columns
-    assert {"status", "snapshot_path"} <= columns
+        action_columns = {row[1] for row in db.execute("PRAGMA table_info(alert_actions)")}
+        [foreign_key] = db.execute("PRAGMA foreign_key_list(alert_actions)").fetchall()
+    assert columns == {
+        "id", "camera", "rule", "kind", "label", "track_id", "score", "severity", "started_at", "ended_at", "status",
+        "snapshot_path", "box", "zone", "line", "count", "clip_path", "details",
+    }
+    assert action_columns == {"id", "alert_id", "at", "actor", "action", "note"}
+    assert (foreign_key[2], foreign_key[3], foreign_key[4], foreign_key[6]) == ("alerts", "alert_id", "id", "CASCADE")
 
 
 def test_insert_end_and_list_keep_times_aware_utc(tmp_path) -> None:
@@ -68,7 +82,7 @@ def test_writer_saves_the_snapshot_before_the_row_and_ends_alerts(tmp_path) -> N
     image = np.full((240, 320, 3), 90, np.uint8)
     started = alert()
     writer.submit([AlertStarted(started, Frame("lobby", 3, 0.3, 0.0, 0.0, image))])
-    writer.submit([AlertEnded(started.key, datetime(2026, 11, 28, 9, 31, tzinfo=UTC))])
+    writer.submit([AlertEnded(started.key, datetime(2026, 11, 28, 9, 31, tzinfo=UTC), pts=60.0)])
     writer.stop()
     [stored] = store.list_alerts()
     assert stored.ended_at == datetime(2026, 11, 28, 9, 31, tzinfo=UTC)
@@ -79,3 +93,78 @@ def test_writer_saves_the_snapshot_before_the_row_and_ends_alerts(tmp_path) -> N
     picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (240, 320, 3)
     assert np.abs(picture[20:120, 10:12].astype(int) - 90).max() > 40, "the box is drawn on the left edge"
+
+
+def test_event_fields_round_trip(tmp_path) -> None:
+    store = AlertStore(tmp_path / "vigil.db")
+    details = {"dwell_s": 12.5, "direction": "in", "path": [[1, 2], [3, 4]], "note": "café"}
+    alert_id = store.insert(alert(zone="door", line="gate-line", count=3, clip_path="/m/c.mp4", details=details))
+    plain_id = store.insert(alert())
+    stored = store.get(alert_id)
+    assert (stored.zone, stored.line, stored.count, stored.clip_path) == ("door", "gate-line", 3, "/m/c.mp4")
+    assert stored.details == details
+    plain = store.get(plain_id)
+    assert (plain.zone, plain.line, plain.count, plain.clip_path, plain.details) == (None, None, None, None, {})
+
+
+def test_update_best_replaces_the_moment_and_merges_details(tmp_path) -> None:
+    store = AlertStore(tmp_path / "vigil.db")
+    alert_id = store.insert(alert(snapshot_path="/m/first.jpg", details={"dwell_s": 3.0, "zone": "door"}))
+    store.update_best(alert_id, 0.95, (11.0, 21.0, 51.0, 121.0), "/m/best.jpg", {"dwell_s": 7.5, "peak": True})
+    best = store.get(alert_id)
+    assert (best.score, best.box, best.snapshot_path) == (0.95, (11.0, 21.0, 51.0, 121.0), "/m/best.jpg")
+    assert best.details == {"dwell_s": 7.5, "zone": "door", "peak": True}
+    store.update_best(alert_id, 0.97, (12.0, 22.0, 52.0, 122.0), None, {})
+    assert store.get(alert_id).snapshot_path == "/m/best.jpg", "None keeps the current snapshot"
+    assert store.get(alert_id).score == 0.97
+
+
+def test_set_clip_and_unknown_ids(tmp_path) -> None:
+    store = AlertStore(tmp_path / "vigil.db")
+    alert_id = store.insert(alert())
+    store.set_clip(alert_id, "/m/clip.mp4")
+    assert store.get(alert_id).clip_path == "/m/clip.mp4"
+    with pytest.raises(AlertNotFound, match="no alert with id 99"):
+        store.get(99)
+    with pytest.raises(AlertNotFound, match="99"):
+        store.set_clip(99, "/m/clip.mp4")
+    with pytest.raises(AlertNotFound, match="99"):
+        store.update_best(99, 0.9, (0.0, 0.0, 1.0, 1.0), None, {})
+
+
+@pytest.mark.parametrize("details", [{"dwell_s": float("nan")}, {"when": datetime(2026, 1, 1)}])
+def test_details_that_are_not_strict_json_are_refused(tmp_path, details) -> None:
+    store = AlertStore(tmp_path / "vigil.db")
+    with pytest.raises(StatementError, match="not storable as JSON"):
+        store.insert(alert(details=details))
+    assert store.list_alerts() == []
+
+
+def test_list_filters_combine_and_page(tmp_path) -> None:
+    store = AlertStore(tmp_path / "vigil.db")
+    t0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    ids = [
+        store.insert(alert("lobby", t0, rule="person-seen", severity=Severity.INFO)),
+        store.insert(alert("lobby", t0 + timedelta(minutes=10), rule="person-down", severity=Severity.CRITICAL)),
+        store.insert(alert("gate", t0 + timedelta(minutes=20), rule="person-seen", severity=Severity.INFO)),
+        store.insert(alert("lobby", t0 + timedelta(minutes=30), rule="person-seen", severity=Severity.INFO)),
+    ]
+    store.set_status(ids[3], AlertStatus.ACKNOWLEDGED, "ana")
+
+    def found(**filters) -> list[int]:
+        return [a.id for a in store.list_alerts(**filters)]
+
+    assert found(camera="lobby") == [ids[3], ids[1], ids[0]]
+    assert found(rule="person-down") == [ids[1]]
+    assert found(severity=Severity.INFO, camera="lobby") == [ids[3], ids[0]]
+    assert found(status=AlertStatus.ACKNOWLEDGED) == [ids[3]]
+    assert found(status=AlertStatus.NEW, rule="person-seen") == [ids[2], ids[0]]
+    between = found(since=t0 + timedelta(minutes=10), until=t0 + timedelta(minutes=30))
+    assert between == [ids[2], ids[1]], "since is inclusive, until exclusive"
+    paris = timezone(timedelta(hours=1))
+    assert found(since=datetime(2026, 11, 28, 10, 20, tzinfo=paris)) == [ids[3], ids[2]], "compared in UTC"
+    assert found(limit=2) == [ids[3], ids[2]]
+    assert found(limit=2, offset=2) == [ids[1], ids[0]]
+    assert found(limit=None) == ids[::-1]
+    with pytest.raises(ValueError, match="-1"):
+        store.list_alerts(limit=-1)

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from vigil.alerts_cli import add_alert_commands
 from vigil.config import ConfigError, check_rule_classes, load_config
 
 log = logging.getLogger("vigil")
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file: prints OK or every problem")
     check.add_argument("path", type=Path)
     check.set_defaults(handler=_check_config)
+
+    add_alert_commands(commands)
     return parser
 
 

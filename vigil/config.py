@@ -10,12 +10,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
-from alerts import Severity
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from streamer.source import NETWORK_SCHEMES, redact_url
+from vigil.rule_config import Name, RuleConfig
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Point = tuple[Fraction, Fraction]
+"""x, y as fractions of the frame's width and height, origin top-left."""
+Polygon = Annotated[list[Point], Field(min_length=3)]
+Segment = Annotated[list[Point], Field(min_length=2, max_length=2)]
 
 
 class ConfigError(Exception):
@@ -52,6 +56,10 @@ class CameraConfig(_Section):
     read_timeout_s: PositiveFloat = 10.0
     """A stream silent for this long counts as stalled and is reopened."""
     reconnect: ReconnectConfig = ReconnectConfig()
+    zones: dict[Name, Polygon] = Field(default_factory=dict)
+    """Polygons in relative coordinates (0–1, origin top-left); concave is fine."""
+    lines: dict[Name, Segment] = Field(default_factory=dict)
+    """Directed segments start → end in relative coordinates."""
 
     @field_validator("url")
     @classmethod
@@ -100,26 +108,23 @@ class DetectorConfig(_Section):
         return device
 
 
-class PresenceRuleConfig(_Section):
-    name: Name
-    kind: Literal["presence"]
-    classes: list[str] = Field(min_length=1)
-    cameras: list[str] | None = None
-    """Cameras the rule watches; all when omitted."""
-    min_score: float = Field(0.5, ge=0, le=1)
-    min_duration_s: float = Field(1.0, ge=0)
-    cooldown_s: float = Field(30.0, ge=0)
-    clear_after_s: PositiveFloat = 2.0
-    """The alert ends when its track has been out of sight this long."""
-    severity: Severity = Severity.WARNING
-
-
-RuleConfig = Annotated[PresenceRuleConfig, Field(discriminator="kind")]
+class ClipConfig(_Section):
+    pre_s: float = Field(3.0, ge=0)
+    """Seconds of video before the alert starts."""
+    post_s: float = Field(3.0, ge=0)
+    """Seconds of video after the alert ends."""
+    max_s: PositiveFloat = 120.0
+    """A clip is cut at this length, however long the alert lasts."""
 
 
 class StorageConfig(_Section):
     database: str = "data/vigil.db"
     media_dir: str = "data/media"
+    retention_days: PositiveFloat | None = None
+    """Resolved and false-positive alerts older than this are deleted with their media; kept forever when omitted."""
+    min_free_mb: float = Field(500.0, ge=0)
+    """Below this much free disk space under media_dir, clips are skipped (alerts and snapshots are still written)."""
+    clips: ClipConfig = ClipConfig()
 
 
 class DashboardConfig(_Section):
@@ -144,6 +149,17 @@ def _cross_reference_problems(config: VigilConfig) -> list[str]:
         for j, camera in enumerate(rule.cameras or [])
         if camera not in config.cameras
     ]
+    for i, rule in enumerate(config.rules):
+        for field in ("zone", "line"):
+            shape = getattr(rule, field, None)
+            if shape is None:
+                continue
+            having = [name for name, camera in config.cameras.items() if shape in getattr(camera, f"{field}s")]
+            for camera in rule.cameras or []:
+                if camera in config.cameras and camera not in having:
+                    problems.append(f"rules.{i}.{field}: camera {camera!r} has no {field} {shape!r}")
+            if not having:
+                problems.append(f"rules.{i}.{field}: no camera has a {field} {shape!r}")
     names = [rule.name for rule in config.rules]
     problems += [f"rules.{i}.name: duplicate rule name {n!r}" for i, n in enumerate(names) if n in names[:i]]
     return problems
@@ -167,7 +183,10 @@ def _substitute_env(value: Any, where: str, problems: list[str]) -> Any:
 
 
 def _format_error(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-after"))
+    parts = [str(part) for part in error["loc"] if not str(part).startswith("function-after")]
+    if parts[:1] == ["rules"] and len(parts) > 2:
+        del parts[2]  # the rule kind pydantic adds for the tagged union: rules.0.dwell.zone → rules.0.zone
+    location = ".".join(parts)
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"{location}: unknown key"

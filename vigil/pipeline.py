@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import supervision as sv
 
-from alerts import AlertEngine, AlertStore, AlertWriter, PresenceRule
+from alerts import AlertEngine, AlertStarted, AlertEnded, AlertStore, AlertWriter
+from alerts.annotation import annotate
+from alerts.clips import ClipRecorder
+from alerts.writer import ClipSaved, PurgeExpired
 from detector import Batcher, CameraTrackers, TrackerSettings, YoloDetector
 from streamer import CameraReader, CameraState, Frame, HealthMonitor, LatestFrameBoard, ReaderSettings
 from vigil.config import CameraConfig, ConfigError, DetectorConfig, VigilConfig, check_rule_classes
+from vigil.rule_factory import build_rules, camera_shapes
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +48,6 @@ def reader_settings(camera: CameraConfig) -> ReaderSettings:
     )
 
 
-def build_rules(config: VigilConfig) -> list[PresenceRule]:
-    return [
-        PresenceRule(
-            name=rule.name,
-            classes=rule.classes,
-            min_score=rule.min_score,
-            min_duration_s=rule.min_duration_s,
-            cooldown_s=rule.cooldown_s,
-            clear_after_s=rule.clear_after_s,
-            severity=rule.severity,
-            cameras=rule.cameras,
-        )
-        for rule in config.rules
-    ]
-
-
 class Pipeline:
     """Everything `vigil run` runs: a reader per camera, one batcher, the rules, one writer.
 
@@ -77,7 +65,19 @@ class Pipeline:
         self.health = HealthMonitor()
         self.board = LatestFrameBoard(on_drop=self.health.frame_dropped)
         self.store = AlertStore(config.storage.database)
-        self.writer = AlertWriter(self.store, config.storage.media_dir)
+        self.shapes = camera_shapes(config)
+        self.writer = AlertWriter(self.store, config.storage.media_dir, self.shapes)
+        clips = config.storage.clips
+        self.clips = ClipRecorder(
+            config.storage.media_dir,
+            pre_s=clips.pre_s,
+            post_s=clips.post_s,
+            max_clip_s=clips.max_s,
+            fps=max(camera.detect_fps for camera in config.cameras.values()),
+            min_free_mb=config.storage.min_free_mb,
+            on_clip=lambda key, path: self.writer.submit([ClipSaved(key, path)]),
+            render=lambda camera, image, detections: annotate(image, detections, self.shapes[camera]),
+        )
         self.engine = AlertEngine(build_rules(config))
         self.readers = [
             CameraReader(name, reader_settings(camera), self.board, self.health)
@@ -104,12 +104,30 @@ class Pipeline:
         )
 
     def _on_detections(self, frame: Frame, detections: sv.Detections) -> None:
+        self.clips.add_frame(frame.camera, frame.pts, frame.wall_time, frame.image, detections)
         events = self.engine.process(frame, detections)
+        for event in events:
+            if isinstance(event, AlertStarted):
+                self.clips.start_clip(event.alert.key, frame.camera, frame.pts, event.alert.started_at)
+                if event.alert.ended_at is not None:
+                    self.clips.end_clip(event.alert.key, frame.pts)
+            elif isinstance(event, AlertEnded):
+                self.clips.end_clip(event.key, event.pts)
         if events:
             self.writer.submit(events)
 
+    def purge_expired(self) -> None:
+        """Ask the writer to apply the retention period, when one is set."""
+        if self.config.storage.retention_days is not None:
+            self.writer.submit([PurgeExpired(datetime.now(UTC) - timedelta(days=self.config.storage.retention_days))])
+
     def start(self) -> None:
+        closed = self.store.close_open(datetime.now(UTC), "closed at start-up: Vigil stopped without ending it")
+        if closed:
+            log.warning("closed %d alert(s) left open by an earlier run that did not stop cleanly", closed)
         self.writer.start()
+        self.clips.start()
+        self.purge_expired()
         self.batcher.start()
         for reader in self.readers:
             reader.start()
@@ -123,7 +141,11 @@ class Pipeline:
         for reader in self.readers:
             reader.join(timeout=reader.settings.open_timeout_s + reader.settings.read_timeout_s)
         self.batcher.join()
-        self.writer.submit(self.engine.close_all(datetime.now(UTC)))
+        closing = self.engine.close_all(datetime.now(UTC))
+        for event in closing:
+            self.clips.end_clip(event.key, event.pts)
+        self.writer.submit(closing)
+        self.clips.stop()
         self.writer.stop()
         self.store.close()
         log.info("pipeline stopped: %d frames detected in %d batches", self.batcher.stats.frames, self.batcher.stats.batches)
