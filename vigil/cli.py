@@ -17,6 +17,8 @@ log = logging.getLogger("vigil")
 
 EXIT_BAD_CONFIG = 2
 _TICK_S = 0.2
+_PURGE_INTERVAL_S = 3600.0
+"""Retention is applied at start and then hourly."""
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -58,6 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     pipeline.start()
     started = time.monotonic()
     next_status = started + pipeline.config.log_interval_s
+    next_purge = started + _PURGE_INTERVAL_S
     try:
         while not stop.wait(_TICK_S):
             now = time.monotonic()
@@ -66,6 +69,9 @@ def _run(args: argparse.Namespace) -> int:
             if pipeline.finished():
                 log.info("every camera has ended or failed; stopping")
                 break
+            if now >= next_purge:
+                next_purge += _PURGE_INTERVAL_S
+                pipeline.purge_expired()
             if now >= next_status:
                 next_status += pipeline.config.log_interval_s
                 for line in pipeline.status_lines():

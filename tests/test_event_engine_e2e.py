@@ -1,0 +1,135 @@
+"""The event engine end to end on the sample scene: every rule kind, clips, schedules, and surviving kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_IMGSZ
+
+pytestmark = pytest.mark.slow
+
+PERSON = {"classes": ["person"], "min_score": 0.35}
+
+
+def scene_config(video: Path, tmp_path: Path, realtime: bool) -> dict:
+    """Zones and a line drawn where people walk in the sample scene, and one rule of each kind."""
+    now = datetime.now(UTC)
+    not_now = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "timezone": "UTC",
+               "start": (now + timedelta(hours=2)).strftime("%H:%M"), "end": (now + timedelta(hours=3)).strftime("%H:%M")}
+    return {
+        "cameras": {"lobby": {
+            "url": str(video), "detect_fps": 5, "realtime": realtime, "loop": True,
+            "zones": {"walkway": [[0.0, 0.28], [0.75, 0.28], [0.95, 0.42], [0.95, 0.62], [0.55, 0.58], [0.0, 0.45]]},
+            "lines": {"midline": [[0.5, 0.2], [0.5, 0.7]]},
+        }},
+        "detector": {"model": "default", "imgsz": TEST_IMGSZ, "device": "cpu"},
+        "rules": [
+            {"name": "seen", "kind": "presence", "zone": "walkway", "min_duration_s": 1, "cooldown_s": 5, **PERSON},
+            {"name": "loitering", "kind": "dwell", "zone": "walkway", "min_dwell_s": 4, "cooldown_s": 5, **PERSON},
+            {"name": "crossing", "kind": "line_crossing", "line": "midline", "direction": "both", **PERSON},
+            {"name": "crowd", "kind": "occupancy", "zone": "walkway", "min_count": 2, "min_duration_s": 1,
+             "cooldown_s": 5, **PERSON},
+            {"name": "night-watch", "kind": "presence", "min_duration_s": 0, "schedule": not_now, **PERSON},
+        ],
+        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media"),
+                    "clips": {"pre_s": 2, "post_s": 1}},
+        "log_interval_s": 5,
+    }
+
+
+def rows(database: Path, query: str = "SELECT * FROM alerts ORDER BY id") -> list[dict]:
+    with sqlite3.connect(database) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute(query)]
+
+
+def vigil_run(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "vigil", "run", "-c", str(config), *args]
+
+
+def ffprobe(path: str) -> dict:
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", "-show_entries", "format=duration:stream=codec_name,pix_fmt", path],
+        capture_output=True, text=True, check=True, timeout=30,
+    )
+    info = json.loads(result.stdout)
+    return {**info["streams"][0], "duration": float(info["format"]["duration"])}
+
+
+def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_video, write_config, tmp_path) -> None:
+    config = write_config(scene_config(sample_video, tmp_path, realtime=False))
+    result = subprocess.run(vigil_run(config, "--duration", "45"), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    alerts = rows(tmp_path / "vigil.db")
+    by_rule = {rule: [a for a in alerts if a["rule"] == rule] for rule in ("seen", "loitering", "crossing", "crowd")}
+    assert all(by_rule.values()), {rule: len(found) for rule, found in by_rule.items()}
+    assert not [a for a in alerts if a["rule"] == "night-watch"], "a rule outside its schedule raises nothing"
+
+    durations = []
+    for alert in alerts:
+        assert Path(alert["snapshot_path"]).stat().st_size > 10_000
+        assert alert["ended_at"] is not None
+        assert alert["clip_path"], f"alert {alert['id']} ({alert['rule']}) has no clip"
+        clip = ffprobe(alert["clip_path"])
+        assert (clip["codec_name"], clip["pix_fmt"]) == ("h264", "yuv420p")
+        assert clip["duration"] >= 1.0, "pre-roll and alert; the stop cuts the 1 s after the end of alerts still open"
+        durations.append(clip["duration"])
+    assert max(durations) >= 2.8, "an alert that ended during the run has 2 s before and 1 s after"
+    for crossing in by_rule["crossing"]:
+        assert crossing["started_at"] == crossing["ended_at"], "a crossing is instantaneous"
+        assert crossing["line"] == "midline" and json.loads(crossing["details"])["direction"] in ("in", "out")
+    assert all(a["zone"] == "walkway" for rule in ("seen", "loitering", "crowd") for a in by_rule[rule])
+    assert all(json.loads(a["details"])["dwell_s"] >= 4 for a in by_rule["loitering"])
+    assert all(a["count"] >= 2 for a in by_rule["crowd"])
+
+
+def test_kill_9_loses_no_written_alert_and_the_next_start_closes_open_ones(sample_video, write_config, tmp_path) -> None:
+    settings = scene_config(sample_video, tmp_path, realtime=True)
+    settings["rules"] = [{**settings["rules"][0], "clear_after_s": 600}]  # alerts stay open until the kill
+    config = write_config(settings)
+    process = subprocess.Popen(
+        vigil_run(config), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    written: list[int] = []
+    try:
+        for line in process.stderr:
+            if match := re.search(r"alert (\d+): seen", line):
+                written.append(int(match.group(1)))
+                if len(written) == 2:
+                    break
+        else:
+            pytest.fail("vigil run ended before raising two alerts")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+        process.stderr.close()
+
+    database = tmp_path / "vigil.db"
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    after_kill = rows(database)
+    assert set(written) <= {a["id"] for a in after_kill}, "every alert logged as written is in the database"
+    assert all(Path(a["snapshot_path"]).is_file() for a in after_kill), "no row without its snapshot"
+    left_open = [a["id"] for a in after_kill if a["ended_at"] is None]
+    assert left_open
+
+    restart = subprocess.run(vigil_run(config, "--duration", "1"), capture_output=True, text=True, timeout=120)
+    assert restart.returncode == 0, restart.stderr[-3000:]
+    assert f"closed {len(left_open)} alert(s) left open by an earlier run" in restart.stderr
+    closed = {a["id"]: a for a in rows(database)}
+    assert all(closed[i]["ended_at"] is not None for i in left_open)
+    notes = rows(database, "SELECT alert_id, actor, action, note FROM alert_actions WHERE action = 'closed'")
+    assert {n["alert_id"] for n in notes} >= set(left_open)
+    assert all(n["actor"] == "system" and "Vigil stopped without ending it" in n["note"] for n in notes)
