@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import supervision as sv
 
 from alerts import AlertEngine, AlertStarted, AlertEnded, AlertStore, AlertWriter
 from alerts.annotation import annotate
 from alerts.clips import ClipRecorder
 from alerts.writer import ClipSaved, PurgeExpired
+from dashboard.live import LiveHub
 from detector import Batcher, CameraTrackers, TrackerSettings, YoloDetector
 from streamer import CameraReader, CameraState, Frame, HealthMonitor, LatestFrameBoard, ReaderSettings
 from vigil.config import CameraConfig, ConfigError, DetectorConfig, VigilConfig, check_rule_classes
@@ -76,8 +78,9 @@ class Pipeline:
             fps=max(camera.detect_fps for camera in config.cameras.values()),
             min_free_mb=config.storage.min_free_mb,
             on_clip=lambda key, path: self.writer.submit([ClipSaved(key, path)]),
-            render=lambda camera, image, detections: annotate(image, detections, self.shapes[camera]),
+            render=self._draw,
         )
+        self.live = LiveHub(render=self._draw)
         self.engine = AlertEngine(build_rules(config))
         self.readers = [
             CameraReader(name, reader_settings(camera), self.board, self.health)
@@ -103,8 +106,13 @@ class Pipeline:
             max_wait_s=config.detector.max_wait_ms / 1000,
         )
 
+    def _draw(self, camera: str, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
+        """A frame as operators see it: boxes, labels, track ids, the camera's zones and lines."""
+        return annotate(image, detections, self.shapes[camera])
+
     def _on_detections(self, frame: Frame, detections: sv.Detections) -> None:
         self.clips.add_frame(frame.camera, frame.pts, frame.wall_time, frame.image, detections)
+        self.live.publish(frame.camera, frame.image, detections)
         events = self.engine.process(frame, detections)
         for event in events:
             if isinstance(event, AlertStarted):
