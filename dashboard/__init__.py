@@ -1,0 +1,1 @@
+"""The operator dashboard: live view, alert review, camera health."""
