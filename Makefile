@@ -7,10 +7,10 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 SAMPLE := data/samples/vtest.avi
 INSTALLED := $(VENV)/.installed
 
-# Debian packages: what the demo needs, and what the tests add (real RTSP server, ffmpeg tools).
+# Debian packages: what the demo needs, and what the tests add (real RTSP server, ffmpeg tools, a browser).
 RUN_DEBS := libgl1 libglib2.0-0
 TEST_DEBS := ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium
 
 .PHONY: run test setup system-run system-test bench clean
 

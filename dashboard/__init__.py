@@ -1,1 +1,51 @@
-"""The operator dashboard: live view, alert review, camera health."""
+"""The operator dashboard: a Flask app built from settings and services, one blueprint per area."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, NotFound
+
+from alerts import AlertNotFound
+from dashboard import alerts_views, api, auth, cameras_views, media
+from dashboard.context import DashboardServices, DashboardSettings
+from dashboard.present import utc_text
+from dashboard.throttle import LoginThrottle
+
+__all__ = ["DashboardServices", "DashboardSettings", "create_app"]
+
+
+def create_app(settings: DashboardSettings, services: DashboardServices) -> Flask:
+    """Build the dashboard; it holds no state of its own beyond the login throttle.
+
+    Example:
+        >>> settings = DashboardSettings(secret_key=token_bytes(32), media_dir=Path("data/media"))  # doctest: +SKIP
+        >>> app = create_app(settings, DashboardServices(store, UserStore(store.engine)))  # doctest: +SKIP
+        >>> waitress.serve(app, host="127.0.0.1", port=8080)  # doctest: +SKIP
+    """
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="vigil_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+    )
+    app.extensions["vigil.settings"] = settings
+    app.extensions["vigil.services"] = services
+    app.extensions["vigil.throttle"] = LoginThrottle(settings.login_max_attempts, settings.login_window_s)
+    for blueprint in (auth.bp, alerts_views.bp, cameras_views.bp, api.bp, media.bp):
+        app.register_blueprint(blueprint)
+    app.add_template_filter(utc_text, "utc")
+    app.add_template_global(media.media_url)
+    app.register_error_handler(HTTPException, _error_response)
+    app.register_error_handler(AlertNotFound, lambda error: _error_response(NotFound(str(error))))
+    return app
+
+
+def _error_response(error: HTTPException) -> Any:
+    """JSON `{"error": …}` under /api/, an HTML page elsewhere, with the error's status."""
+    if request.path.startswith("/api/"):
+        return jsonify(error=error.description), error.code
+    return render_template("error.html", error=error), error.code

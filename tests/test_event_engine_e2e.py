@@ -54,7 +54,7 @@ def rows(database: Path, query: str = "SELECT * FROM alerts ORDER BY id") -> lis
 
 
 def vigil_run(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "vigil", "run", "-c", str(config), *args]
+    return [sys.executable, "-m", "vigil", "run", "-c", str(config), "--no-dashboard", *args]
 
 
 def ffprobe(path: str) -> dict:

@@ -59,3 +59,39 @@ def test_a_viewer_waits_for_a_newer_frame_and_cameras_stay_apart() -> None:
     result = hub.next_jpeg("lobby", after=1, timeout_s=5)
     later.join()
     assert result is not None and result[0] == 2
+
+
+def live_site(tmp_path, hub: LiveHub | None):
+    from dashboard.live_views import register_live
+    from tests.dashboard_support import build_site, users_database
+
+    site = build_site(tmp_path / "site", users_database(tmp_path))
+    register_live(site.app, ["lobby", "gate"], hub, max_fps=1000)
+    return site
+
+
+def test_live_page_and_stream_need_a_login_and_a_known_camera(tmp_path) -> None:
+    hub, _ = counting_hub()
+    site = live_site(tmp_path, hub)
+    anonymous = site.app.test_client()
+    assert anonymous.get("/live").status_code == 302
+    assert anonymous.get("/video/lobby.mjpg").status_code == 302
+    viewer = site.client("viewer")
+    page = viewer.get("/live")
+    assert page.status_code == 200
+    assert b'src="/video/lobby.mjpg"' in page.data and b'src="/video/gate.mjpg"' in page.data
+    assert viewer.get("/video/garage.mjpg").status_code == 404
+    hub.publish("lobby", frame(99), sv.Detections.empty())
+    stream = viewer.get("/video/lobby.mjpg", buffered=False)
+    assert stream.mimetype == "multipart/x-mixed-replace"
+    first_part = next(stream.response)
+    assert first_part.startswith(f"--{BOUNDARY}\r\n".encode()) and b"\xff\xd8" in first_part
+    stream.close()
+    assert hub.viewers == 0, "closing the response frees the viewer"
+
+
+def test_without_a_pipeline_the_live_page_says_so(tmp_path) -> None:
+    site = live_site(tmp_path, None)
+    viewer = site.client("viewer")
+    assert b"pipeline is not running" in viewer.get("/live").data
+    assert viewer.get("/video/lobby.mjpg").status_code == 404

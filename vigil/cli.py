@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 from vigil.alerts_cli import add_alert_commands
+from vigil.users_cli import add_user_commands
+from vigil.web import DashboardServer, announce_first_admin, build_dashboard
 from vigil.config import ConfigError, check_rule_classes, load_config
 
 log = logging.getLogger("vigil")
@@ -54,10 +56,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.config}: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda number, _frame: (log.info("received %s, stopping", signal.Signals(number).name), stop.set()))
+    stop = _stop_on_signals()
+    server = None
+    if not args.no_dashboard:
+        announce_first_admin(pipeline.store)
+        app = build_dashboard(pipeline.config, pipeline.store, pipeline.live, pipeline.dashboard_services())
+        server = DashboardServer(app, pipeline.config.dashboard.host, pipeline.config.dashboard.port)
     pipeline.start()
+    if server is not None:
+        server.start()
     started = time.monotonic()
     next_status = started + pipeline.config.log_interval_s
     next_purge = started + _PURGE_INTERVAL_S
@@ -77,7 +84,42 @@ def _run(args: argparse.Namespace) -> int:
                 for line in pipeline.status_lines():
                     log.info(line)
     finally:
+        if server is not None:
+            server.stop()
         pipeline.stop()
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(number: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(number).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+    return stop
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from alerts import AlertStore
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    store = AlertStore(config.storage.database)
+    announce_first_admin(store)
+    server = DashboardServer(build_dashboard(config, store), config.dashboard.host, config.dashboard.port)
+    stop = _stop_on_signals()
+    server.start()
+    log.info("dashboard alone: alerts can be reviewed; live video needs `vigil run`")
+    stop.wait()
+    server.stop()
+    store.close()
     return 0
 
 
@@ -91,11 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-dashboard", action="store_true", help="run without the web dashboard")
     run.set_defaults(handler=_run)
 
+    dashboard = commands.add_parser("dashboard", help="serve the dashboard alone, to review alerts")
+    dashboard.add_argument("-c", "--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
+    dashboard.set_defaults(handler=_dashboard)
+
     check = commands.add_parser("check-config", help="validate a config file: prints OK or every problem")
     check.add_argument("path", type=Path)
     check.set_defaults(handler=_check_config)
 
     add_alert_commands(commands)
+    add_user_commands(commands)
     return parser
 
 

@@ -129,7 +129,12 @@ class StorageConfig(_Section):
 
 class DashboardConfig(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    """127.0.0.1 serves this machine only; put a TLS proxy in front before opening it to a network."""
+    port: int = Field(8080, ge=0, le=65535)
+    """0 picks a free port (tests)."""
+    live_max_fps: PositiveFloat = 5.0
+    """Most frames per second sent to each live viewer."""
+    live_jpeg_quality: int = Field(80, ge=10, le=100)
 
 
 class VigilConfig(_Section):

@@ -12,6 +12,8 @@ from alerts import AlertEngine, AlertStarted, AlertEnded, AlertStore, AlertWrite
 from alerts.annotation import annotate
 from alerts.clips import ClipRecorder
 from alerts.writer import ClipSaved, PurgeExpired
+from alerts.users import UserStore
+from dashboard import DashboardServices
 from dashboard.live import LiveHub
 from detector import Batcher, CameraTrackers, TrackerSettings, YoloDetector
 from streamer import CameraReader, CameraState, Frame, HealthMonitor, LatestFrameBoard, ReaderSettings
@@ -80,7 +82,7 @@ class Pipeline:
             on_clip=lambda key, path: self.writer.submit([ClipSaved(key, path)]),
             render=self._draw,
         )
-        self.live = LiveHub(render=self._draw)
+        self.live = LiveHub(render=self._draw, jpeg_quality=config.dashboard.live_jpeg_quality)
         self.engine = AlertEngine(build_rules(config))
         self.readers = [
             CameraReader(name, reader_settings(camera), self.board, self.health)
@@ -157,6 +159,29 @@ class Pipeline:
         self.writer.stop()
         self.store.close()
         log.info("pipeline stopped: %d frames detected in %d batches", self.batcher.stats.frames, self.batcher.stats.batches)
+
+    def dashboard_services(self) -> DashboardServices:
+        """What the dashboard reads from a running pipeline: the store, users, camera health, detector metrics."""
+        return DashboardServices(self.store, UserStore(self.store.engine), self.health.snapshot, self._metric_lines)
+
+    def _metric_lines(self) -> list[str]:
+        stats = self.batcher.stats
+        lines = [
+            "# TYPE vigil_detector_frames_total counter",
+            f"vigil_detector_frames_total {stats.frames}",
+            "# TYPE vigil_detector_batches_total counter",
+            f"vigil_detector_batches_total {stats.batches}",
+            "# TYPE vigil_detector_batch_size_mean gauge",
+            f"vigil_detector_batch_size_mean {stats.mean_batch:.3f}",
+        ]
+        if stats.frames:
+            p50, p95 = stats.latency_percentiles_ms(50, 95)
+            lines += [
+                "# TYPE vigil_detector_latency_ms gauge",
+                f'vigil_detector_latency_ms{{quantile="0.5"}} {p50:.1f}',
+                f'vigil_detector_latency_ms{{quantile="0.95"}} {p95:.1f}',
+            ]
+        return lines
 
     def finished(self) -> bool:
         """True when no camera can deliver frames any more (files ended, unreadable files)."""

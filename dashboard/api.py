@@ -1,0 +1,97 @@
+"""The JSON API mirroring the pages, plus /healthz (open) and /metrics (Prometheus text)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, request
+
+from alerts import InvalidTransition
+from alerts.users import Role
+from dashboard.actions import BadAction, apply_action
+from dashboard.auth import public, role_required
+from dashboard.context import services, settings
+from dashboard.filters import request_filters
+from dashboard.metrics import CONTENT_TYPE, prometheus_text
+from dashboard.present import action_record, alert_record, camera_record
+from dashboard.queries import count_alerts, totals_by_rule_and_status
+
+bp = Blueprint("api", __name__)
+
+MAX_LIMIT = 500
+
+
+@bp.get("/healthz")
+@public
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@bp.get("/api/alerts")
+def alert_list() -> dict[str, Any]:
+    """Alerts newest first: filters as on the page, `limit` (page size by default, at most 500) and `offset`."""
+    filters = request_filters()
+    limit = _int_arg("limit", settings().page_size, minimum=1, maximum=MAX_LIMIT)
+    offset = _int_arg("offset", 0, minimum=0)
+    store = services().store
+    alerts = store.list_alerts(**filters.as_kwargs(), limit=limit, offset=offset)
+    return {
+        "alerts": [alert_record(a) for a in alerts],
+        "total": count_alerts(store, filters),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@bp.get("/api/alerts/count")
+def alert_count() -> dict[str, int]:
+    return {"count": count_alerts(services().store, request_filters())}
+
+
+@bp.get("/api/alerts/<int:alert_id>")
+def alert_detail(alert_id: int) -> dict[str, Any]:
+    store = services().store
+    return alert_record(store.get(alert_id)) | {"actions": [action_record(a) for a in store.actions(alert_id)]}
+
+
+@bp.post("/api/alerts/<int:alert_id>/actions")
+@role_required(Role.OPERATOR)
+def alert_action(alert_id: int) -> dict[str, Any]:
+    """JSON `{"action": "acknowledged" | "resolved" | "false_positive" | "note", "note": "…"}`; returns the alert."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description='expected a JSON object such as {"action": "acknowledged"}')
+    try:
+        apply_action(services().store, alert_id, body.get("action"), body.get("note"), g.user.name)
+    except BadAction as error:
+        abort(400, description=str(error))
+    except InvalidTransition as error:
+        abort(409, description=str(error))
+    return alert_detail(alert_id)
+
+
+@bp.get("/api/cameras")
+def cameras() -> dict[str, Any]:
+    """Each camera's health; `running` is false (and the list empty) while the pipeline is not running."""
+    health = services().camera_health()
+    now = time.time()
+    records = [] if health is None else [camera_record(h, now) for _, h in sorted(health.items())]
+    return {"running": health is not None, "cameras": records}
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    extra = services().metrics() if services().metrics is not None else None
+    text = prometheus_text(totals_by_rule_and_status(services().store), services().camera_health(), extra or ())
+    return Response(text, content_type=CONTENT_TYPE)
+
+
+def _int_arg(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    text = request.args.get(name, "")
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) < minimum or (maximum is not None and int(text) > maximum):
+        bounds = f"from {minimum}" + ("" if maximum is None else f" to {maximum}")
+        abort(400, description=f"{name}: {text!r} is not a whole number {bounds}")
+    return int(text)

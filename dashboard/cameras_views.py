@@ -1,0 +1,20 @@
+"""The camera health page."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, render_template
+
+from dashboard.context import services
+from dashboard.present import camera_record
+
+bp = Blueprint("cameras", __name__)
+
+
+@bp.get("/cameras")
+def camera_list() -> str:
+    health = services().camera_health()
+    now = time.time()
+    cameras = None if health is None else [camera_record(h, now) for _, h in sorted(health.items())]
+    return render_template("cameras.html", cameras=cameras)

@@ -1,0 +1,77 @@
+"""Alert filters from query arguments, shared by the HTML pages and the JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import abort, request
+
+from alerts import AlertStatus, Severity
+
+
+class BadFilter(ValueError):
+    """A query argument cannot be used as a filter; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilters:
+    """Which alerts to show; None means any. Times select alerts that started in [since, until).
+
+    Example:
+        >>> AlertFilters.from_args({"camera": "lobby", "status": "new", "since": "2026-11-28T09:00"}).since
+        datetime.datetime(2026, 11, 28, 9, 0, tzinfo=datetime.timezone.utc)
+    """
+
+    camera: str | None = None
+    rule: str | None = None
+    severity: Severity | None = None
+    status: AlertStatus | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> AlertFilters:
+        """Empty values mean no filter (as an HTML form sends them); raises BadFilter."""
+        values = {name: (args.get(name) or "").strip() or None for name in cls.__slots__}
+        return cls(
+            camera=values["camera"],
+            rule=values["rule"],
+            severity=_choice("severity", values["severity"], Severity),
+            status=_choice("status", values["status"], AlertStatus),
+            since=_moment("since", values["since"]),
+            until=_moment("until", values["until"]),
+        )
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `AlertStore.list_alerts`."""
+        return asdict(self)
+
+
+def request_filters() -> AlertFilters:
+    """The alert filters of this request's query string; a bad one is a 400 naming it."""
+    try:
+        return AlertFilters.from_args(request.args)
+    except BadFilter as error:
+        abort(400, description=str(error))
+
+
+def _choice(name: str, text: str | None, kind: type[Severity | AlertStatus]) -> Any:
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise BadFilter(f"{name}: unknown value {text!r}; expected one of {', '.join(kind)}") from None
+
+
+def _moment(name: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadFilter(f"{name}: {text!r} is not an ISO 8601 time such as 2026-11-28T09:00 (UTC)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -1,0 +1,121 @@
+"""A real browser (Debian's chromium via Playwright) against `vigil run` on the sample video."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, TEST_IMGSZ
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def running_vigil(sample_video, write_config, tmp_path):
+    """`vigil run` with its dashboard on a free port, an operator account, and a first alert raised."""
+    config = write_config({
+        "cameras": {"lobby": {"url": str(sample_video), "detect_fps": 5, "loop": True,
+                              "zones": {"walkway": [[0.0, 0.28], [0.75, 0.28], [0.95, 0.62], [0.0, 0.45]]}}},
+        "detector": {"model": "default", "imgsz": TEST_IMGSZ, "device": "cpu"},
+        "rules": [{"name": "seen", "kind": "presence", "classes": ["person"], "min_score": 0.35,
+                   "min_duration_s": 1, "cooldown_s": 5}],
+        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media")},
+        "dashboard": {"port": 0},
+    })
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VIGIL_PASSWORD": PASSWORD}
+    added = subprocess.run([sys.executable, "-m", "vigil", "user", "add", "olga", "--role", "operator", "-c", str(config)],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert added.returncode == 0, added.stderr
+    process = subprocess.Popen([sys.executable, "-m", "vigil", "run", "-c", str(config)], stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, text=True, env=env)
+    url = None
+    try:
+        for line in process.stderr:
+            url = url or (m.group(1) if (m := re.search(r"dashboard on (http://\S+)", line)) else None)
+            if url and "alert 1:" in line:
+                break
+        else:
+            pytest.fail("vigil run ended before serving the dashboard and raising an alert")
+        drain = threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True)
+        drain.start()  # keep reading so the process never blocks on a full pipe
+        yield url, tmp_path / "vigil.db"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert process.returncode == 0
+
+
+@pytest.fixture
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test installs it as root)")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_an_operator_watches_live_video_and_acknowledges_an_alert(running_vigil, browser) -> None:
+    url, database = running_vigil
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+
+    page.goto(f"{url}/live")
+    assert page.url.startswith(f"{url}/login"), "the live page needs a login"
+    page.fill("input[name=name]", "olga")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/live")
+
+    tile = page.locator("figure[data-camera=lobby]")
+    image = tile.locator("img")
+    page.wait_for_function("img => img.naturalWidth === 768", arg=image.element_handle(), timeout=30_000)
+    first = image.screenshot()
+    page.wait_for_function(
+        "([img, before]) => { const c = document.createElement('canvas'); c.width = 96; c.height = 72;"
+        " c.getContext('2d').drawImage(img, 0, 0, 96, 72); return c.toDataURL() !== before; }",
+        arg=[image.element_handle(), page.evaluate(
+            "img => { const c = document.createElement('canvas'); c.width = 96; c.height = 72;"
+            " c.getContext('2d').drawImage(img, 0, 0, 96, 72); return c.toDataURL(); }", image.element_handle())],
+        timeout=30_000,
+    )
+    assert image.screenshot() != first, "the live tile's picture changes"
+    page.wait_for_function("el => el.textContent === 'streaming'", arg=tile.locator("[data-health]").element_handle(),
+                           timeout=15_000)
+    page.screenshot(path=str(ARTIFACTS / "live.png"))
+
+    page.goto(f"{url}/alerts")
+    page.locator("td a").first.click()
+    page.wait_for_url(re.compile(rf"{re.escape(url)}/alerts/\d+$"))
+    alert_id = int(page.url.rsplit("/", 1)[1])
+    assert page.locator("img[alt*=snapshot], .snapshot img, main img").first.is_visible()
+    page.fill("textarea[name=note]", "seen on camera, <b>checked</b>")
+    page.click("button[value=acknowledged]")
+    page.wait_for_load_state()
+    page.screenshot(path=str(ARTIFACTS / "alert.png"), full_page=True)
+
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT status FROM alerts WHERE id = ?", (alert_id,)).fetchone() == ("acknowledged",)
+        actor, action, note = db.execute(
+            "SELECT actor, action, note FROM alert_actions WHERE alert_id = ? ORDER BY id DESC LIMIT 1", (alert_id,)
+        ).fetchone()
+    assert (actor, action) == ("olga", "acknowledged")
+    assert note == "seen on camera, <b>checked</b>"
+    assert page.locator("text=seen on camera, <b>checked</b>").count() >= 1, "the note is shown as text, escaped"
+    assert violations == [], violations
