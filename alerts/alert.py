@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from collections.abc import Callable
 from typing import Any
 
 from streamer import Frame
@@ -52,6 +53,26 @@ class Alert:
     id: int | None = None
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Identifies the alert between rule and store before it has a database id."""
+
+    def record(self, time_text: Callable[[datetime], str]) -> dict[str, Any]:
+        """The stored fields up to `count`, JSON-ready, times written by `time_text`; callers add media and details."""
+        return {
+            "id": self.id,
+            "camera": self.camera,
+            "rule": self.rule,
+            "kind": self.kind,
+            "label": self.label,
+            "track_id": self.track_id,
+            "score": self.score,
+            "severity": str(self.severity),
+            "status": str(self.status),
+            "started_at": time_text(self.started_at),
+            "ended_at": None if self.ended_at is None else time_text(self.ended_at),
+            "box": list(self.box),
+            "zone": self.zone,
+            "line": self.line,
+            "count": self.count,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,22 +22,7 @@ def utc_iso(moment: datetime | None) -> str | None:
 
 def alert_record(alert: Alert) -> dict[str, Any]:
     """An alert as JSON: every stored field, with media as dashboard URLs instead of server paths."""
-    return {
-        "id": alert.id,
-        "camera": alert.camera,
-        "rule": alert.rule,
-        "kind": alert.kind,
-        "label": alert.label,
-        "track_id": alert.track_id,
-        "score": alert.score,
-        "severity": str(alert.severity),
-        "status": str(alert.status),
-        "started_at": utc_iso(alert.started_at),
-        "ended_at": utc_iso(alert.ended_at),
-        "box": list(alert.box),
-        "zone": alert.zone,
-        "line": alert.line,
-        "count": alert.count,
+    return alert.record(utc_iso) | {
         "details": alert.details,
         "snapshot_url": media_url(alert.snapshot_path),
         "clip_url": media_url(alert.clip_path),

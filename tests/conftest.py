@@ -40,3 +40,21 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dashboard database with one user per role (hashing is slow: made once per module, copied per test)."""
+    from tests.dashboard_support import users_database
+
+    return users_database(tmp_path_factory.mktemp("users"))
+
+
+@pytest.fixture
+def site(tmp_path: Path, users_db: Path):
+    """A dashboard app on a real SQLite copy of `users_db`, with its store closed afterwards."""
+    from tests.dashboard_support import build_site
+
+    built = build_site(tmp_path, users_db)
+    yield built
+    built.store.close()

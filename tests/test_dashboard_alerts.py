@@ -25,24 +25,12 @@ from alerts.users import (
 )
 from dashboard.chart import hourly_chart
 from streamer import CameraHealth, CameraState
-from tests.dashboard_support import PASSWORD, T0, build_site, csrf, users_database
+from tests.dashboard_support import PASSWORD, T0, build_site, csrf
 from vigil.users_cli import add_user_commands
 
 MINUTE = timedelta(minutes=1)
 _SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"(?:,|$)')
-
-
-@pytest.fixture(scope="module")
-def users_db(tmp_path_factory):
-    return users_database(tmp_path_factory.mktemp("users"))
-
-
-@pytest.fixture
-def site(tmp_path, users_db):
-    site = build_site(tmp_path, users_db)
-    yield site
-    site.store.close()
 
 
 def ids(response) -> list[int]:

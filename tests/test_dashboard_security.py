@@ -10,22 +10,10 @@ from alerts import AlertStatus
 from dashboard.auth import SECURITY_HEADERS
 from dashboard.throttle import LoginThrottle
 from streamer import CameraHealth, CameraState
-from tests.dashboard_support import PASSWORD, ROLES, T0, build_site, csrf, login, users_database
+from tests.dashboard_support import PASSWORD, ROLES, T0, build_site, csrf, login
 
 PUBLIC = {"auth.login", "api.healthz", "static"}
 OPERATOR_ROLES = {"operator", "admin"}
-
-
-@pytest.fixture(scope="module")
-def users_db(tmp_path_factory):
-    return users_database(tmp_path_factory.mktemp("users"))
-
-
-@pytest.fixture
-def site(tmp_path, users_db):
-    site = build_site(tmp_path, users_db)
-    yield site
-    site.store.close()
 
 
 def _url(rule, alert_id: int) -> str:

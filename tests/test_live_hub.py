@@ -61,18 +61,16 @@ def test_a_viewer_waits_for_a_newer_frame_and_cameras_stay_apart() -> None:
     assert result is not None and result[0] == 2
 
 
-def live_site(tmp_path, hub: LiveHub | None):
+def with_live(site, hub: LiveHub | None):
     from dashboard.live_views import register_live
-    from tests.dashboard_support import build_site, users_database
 
-    site = build_site(tmp_path / "site", users_database(tmp_path))
     register_live(site.app, ["lobby", "gate"], hub, max_fps=1000)
     return site
 
 
-def test_live_page_and_stream_need_a_login_and_a_known_camera(tmp_path) -> None:
+def test_live_page_and_stream_need_a_login_and_a_known_camera(site) -> None:
     hub, _ = counting_hub()
-    site = live_site(tmp_path, hub)
+    site = with_live(site, hub)
     anonymous = site.app.test_client()
     assert anonymous.get("/live").status_code == 302
     assert anonymous.get("/video/lobby.mjpg").status_code == 302
@@ -90,8 +88,8 @@ def test_live_page_and_stream_need_a_login_and_a_known_camera(tmp_path) -> None:
     assert hub.viewers == 0, "closing the response frees the viewer"
 
 
-def test_without_a_pipeline_the_live_page_says_so(tmp_path) -> None:
-    site = live_site(tmp_path, None)
+def test_without_a_pipeline_the_live_page_says_so(site) -> None:
+    site = with_live(site, None)
     viewer = site.client("viewer")
     assert b"pipeline is not running" in viewer.get("/live").data
     assert viewer.get("/video/lobby.mjpg").status_code == 404

@@ -52,22 +52,7 @@ def _utc_text(time: datetime | None) -> str:
 
 def _record(alert: Alert) -> dict[str, Any]:
     """Every stored field as JSON-ready values; times ISO 8601 with their offset."""
-    return {
-        "id": alert.id,
-        "camera": alert.camera,
-        "rule": alert.rule,
-        "kind": alert.kind,
-        "label": alert.label,
-        "track_id": alert.track_id,
-        "score": alert.score,
-        "severity": str(alert.severity),
-        "status": str(alert.status),
-        "started_at": alert.started_at.isoformat(),
-        "ended_at": None if alert.ended_at is None else alert.ended_at.isoformat(),
-        "box": list(alert.box),
-        "zone": alert.zone,
-        "line": alert.line,
-        "count": alert.count,
+    return alert.record(datetime.isoformat) | {
         "snapshot_path": alert.snapshot_path,
         "clip_path": alert.clip_path,
         "details": alert.details,
