@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import supervision as sv
 
 from alerts.alert import RuleEvent
 from alerts.geometry import line_sides, scale_points, within_segment_band
-from alerts.rule_base import CameraState, Rule, RuleSettings
+from alerts.rule_base import CameraState, Points, Rule, RuleSettings, with_geometry
 from alerts.track_state import LineCrossings, ScoreHistory
 from streamer import Frame
-
-Points = Sequence[Sequence[float]]
 
 
 @dataclass
@@ -56,14 +54,20 @@ class LineCrossingRule(Rule):
     def applies_to(self, camera: str) -> bool:
         return super().applies_to(camera) and camera in self._lines
 
+    def set_shapes(self, camera: str, zones: Mapping[str, Points], lines: Mapping[str, Points]) -> None:
+        self._lines = with_geometry(self._lines, camera, lines.get(self.line))
+
     def _new_state(self, camera: str) -> _CrossingState:
         return _CrossingState(
             scores=ScoreHistory(self.settings.score_window), crossings=LineCrossings(self._min_crossing_frames)
         )
 
     def _evaluate(self, state: _CrossingState, frame: Frame, objects: sv.Detections) -> list[RuleEvent]:
+        points = self._lines.get(frame.camera)
+        if points is None:  # the line was removed from this camera since `applies_to` was asked
+            return []
         height, width = frame.image.shape[:2]
-        start, end = scale_points(self._lines[frame.camera], width, height)
+        start, end = scale_points(points, width, height)
         sides = line_sides(objects.xyxy, start, end)
         in_band = within_segment_band(self._anchors(objects), start, end)
         index_of = {int(t): i for i, t in enumerate(objects.tracker_id)}

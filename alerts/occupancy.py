@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,11 +10,9 @@ import supervision as sv
 
 from alerts.alert import RuleEvent
 from alerts.geometry import in_polygon, scale_points
-from alerts.rule_base import CameraState, Rule, RuleSettings, lasted, wall_datetime
+from alerts.rule_base import CameraState, Points, Rule, RuleSettings, lasted, wall_datetime, with_geometry
 from alerts.track_state import ScoreHistory, ZonePresence
 from streamer import Frame
-
-Points = Sequence[Sequence[float]]
 
 
 @dataclass
@@ -60,12 +58,18 @@ class OccupancyRule(Rule):
     def applies_to(self, camera: str) -> bool:
         return super().applies_to(camera) and camera in self._zones
 
+    def set_shapes(self, camera: str, zones: Mapping[str, Points], lines: Mapping[str, Points]) -> None:
+        self._zones = with_geometry(self._zones, camera, zones.get(self.zone))
+
     def _new_state(self, camera: str) -> _OccupancyState:
         return _OccupancyState(scores=ScoreHistory(self.settings.score_window), zone=ZonePresence(self._inertia_frames))
 
     def _evaluate(self, state: _OccupancyState, frame: Frame, objects: sv.Detections) -> list[RuleEvent]:
+        points = self._zones.get(frame.camera)
+        if points is None:  # the zone was removed from this camera since `applies_to` was asked
+            return []
         height, width = frame.image.shape[:2]
-        polygon = scale_points(self._zones[frame.camera], width, height)
+        polygon = scale_points(points, width, height)
         state.zone.update(objects.tracker_id, in_polygon(self._anchors(objects), polygon))
         inside = np.isin(objects.tracker_id, list(state.zone.inside))
         count = int(inside.sum())

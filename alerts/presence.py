@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import supervision as sv
 
 from alerts.geometry import in_polygon, scale_points
-from alerts.rule_base import CameraState, Rule, RuleSettings, lasted, wall_datetime
+from alerts.rule_base import CameraState, Points, Rule, RuleSettings, lasted, wall_datetime, with_geometry
 from alerts.alert import RuleEvent
 from alerts.track_state import ScoreHistory, ZonePresence
 from streamer import Frame
-
-Points = Sequence[Sequence[float]]
 
 
 @dataclass
@@ -56,6 +54,10 @@ class TrackDurationRule(Rule):
     def applies_to(self, camera: str) -> bool:
         return super().applies_to(camera) and (self.zone is None or camera in self._zones)
 
+    def set_shapes(self, camera: str, zones: Mapping[str, Points], lines: Mapping[str, Points]) -> None:
+        if self.zone is not None:
+            self._zones = with_geometry(self._zones, camera, zones.get(self.zone))
+
     def _new_state(self, camera: str) -> _DurationState:
         zone = ZonePresence(self._inertia_frames) if self.zone is not None else None
         return _DurationState(scores=ScoreHistory(self.settings.score_window), zone=zone)
@@ -68,8 +70,11 @@ class TrackDurationRule(Rule):
             for track_id in track_ids:
                 state.since.setdefault(track_id, frame.pts)
         else:
+            points = self._zones.get(frame.camera)
+            if points is None:  # the zone was removed from this camera since `applies_to` was asked
+                return []
             height, width = frame.image.shape[:2]
-            polygon = scale_points(self._zones[frame.camera], width, height)
+            polygon = scale_points(points, width, height)
             entered, left = state.zone.update(objects.tracker_id, in_polygon(self._anchors(objects), polygon))
             for track_id in left:
                 state.since.pop(track_id, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -63,6 +64,20 @@ class CameraState:
     last_wall_time: float = 0.0
 
 
+Points = Sequence[Sequence[float]]
+
+
+def with_geometry(geometry: Mapping[str, Points], camera: str, points: Points | None) -> dict[str, Points]:
+    """A copy of a camera → points mapping with `camera` set to `points`, or left out when None.
+
+    Rules swap in the copy whole, so the detection thread sees the old or the new mapping, never a half-edited one.
+    """
+    copy = {name: value for name, value in geometry.items() if name != camera}
+    if points is not None:
+        copy[camera] = list(points)
+    return copy
+
+
 def wall_datetime(frame: Frame) -> datetime:
     return datetime.fromtimestamp(frame.wall_time, UTC)
 
@@ -83,6 +98,9 @@ class Rule(ABC):
 
     def applies_to(self, camera: str) -> bool:
         return self.settings.cameras is None or camera in self.settings.cameras
+
+    def set_shapes(self, camera: str, zones: Mapping[str, Points], lines: Mapping[str, Points]) -> None:
+        """Take `camera`'s edited zones and lines (name → points); rules without a zone or line ignore them."""
 
     def update(self, frame: Frame, detections: sv.Detections) -> list[RuleEvent]:
         """Advance the rule by one frame of `frame.camera`."""

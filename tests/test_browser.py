@@ -10,7 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import ROOT, TEST_IMGSZ
 
@@ -25,7 +27,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def running_vigil(sample_video, write_config, tmp_path):
-    """`vigil run` with its dashboard on a free port, an operator account, and a first alert raised."""
+    """`vigil run` with its dashboard on a free port, an operator and an admin account, and a first alert raised."""
     config = write_config({
         "cameras": {"lobby": {"url": str(sample_video), "detect_fps": 5, "loop": True,
                               "zones": {"walkway": [[0.0, 0.28], [0.75, 0.28], [0.95, 0.62], [0.0, 0.45]]}}},
@@ -36,9 +38,10 @@ def running_vigil(sample_video, write_config, tmp_path):
         "dashboard": {"port": 0},
     })
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "VIGIL_PASSWORD": PASSWORD}
-    added = subprocess.run([sys.executable, "-m", "vigil", "user", "add", "olga", "--role", "operator", "-c", str(config)],
-                           capture_output=True, text=True, env=env, timeout=60)
-    assert added.returncode == 0, added.stderr
+    for name, role in (("olga", "operator"), ("boss", "admin")):
+        added = subprocess.run([sys.executable, "-m", "vigil", "user", "add", name, "--role", role,
+                                "-c", str(config)], capture_output=True, text=True, env=env, timeout=60)
+        assert added.returncode == 0, added.stderr
     process = subprocess.Popen([sys.executable, "-m", "vigil", "run", "-c", str(config)], stderr=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, text=True, env=env)
     url = None
@@ -51,7 +54,7 @@ def running_vigil(sample_video, write_config, tmp_path):
             pytest.fail("vigil run ended before serving the dashboard and raising an alert")
         drain = threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True)
         drain.start()  # keep reading so the process never blocks on a full pipe
-        yield url, tmp_path / "vigil.db"
+        yield url, tmp_path / "vigil.db", config
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -69,8 +72,8 @@ def browser():
         chromium.close()
 
 
-def test_an_operator_watches_live_video_and_acknowledges_an_alert(running_vigil, browser) -> None:
-    url, database = running_vigil
+def test_an_operator_acknowledges_an_alert_and_an_admin_draws_a_zone(running_vigil, browser) -> None:
+    url, database, config = running_vigil
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     violations: list[str] = []
@@ -118,4 +121,31 @@ def test_an_operator_watches_live_video_and_acknowledges_an_alert(running_vigil,
     assert (actor, action) == ("olga", "acknowledged")
     assert note == "seen on camera, <b>checked</b>"
     assert page.locator("text=seen on camera, <b>checked</b>").count() >= 1, "the note is shown as text, escaped"
+
+    page.click("button:has-text('Log out')")
+    page.goto(f"{url}/zones/lobby")
+    page.fill("input[name=name]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/zones/lobby")
+    frame = page.locator("img[data-frame]")
+    page.wait_for_function("img => img.complete && img.naturalWidth === 768", arg=frame.element_handle(),
+                           timeout=30_000)
+    overlay = page.locator("svg[data-overlay]")
+    box = overlay.bounding_box()
+    page.select_option("select[name=kind]", "zone")
+    for x, y in ((0.6, 0.6), (0.9, 0.6), (0.9, 0.95), (0.6, 0.95)):
+        overlay.click(position={"x": x * box["width"], "y": y * box["height"]})
+    page.fill("input[name=name]", "bench")
+    page.click("button[data-finish]")
+    page.click("button[data-save]")
+    result = page.locator("[data-result]")
+    page.wait_for_function("el => el.textContent.startsWith('Saved')", arg=result.element_handle())
+    assert page.locator("[data-list] li[data-shape=bench]").count() == 1
+    assert page.locator("[data-shapes-layer] polygon").count() == 2, "walkway and the new bench zone are drawn"
+    page.screenshot(path=str(ARTIFACTS / "zones.png"), full_page=True)
+    saved = yaml.safe_load(config.read_text())["cameras"]["lobby"]["zones"]
+    assert set(saved) == {"walkway", "bench"}
+    assert np.allclose(saved["bench"], [(0.6, 0.6), (0.9, 0.6), (0.9, 0.95), (0.6, 0.95)], atol=0.01), saved["bench"]
+    assert config.with_name(config.name + ".bak").is_file()
     assert violations == [], violations

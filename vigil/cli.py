@@ -60,7 +60,9 @@ def _run(args: argparse.Namespace) -> int:
     server = None
     if not args.no_dashboard:
         announce_first_admin(pipeline.store)
-        app = build_dashboard(pipeline.config, pipeline.store, pipeline.live, pipeline.dashboard_services())
+        app = build_dashboard(
+            pipeline.config, Path(args.config), pipeline.store, pipeline.live, pipeline.dashboard_services(), pipeline
+        )
         server = DashboardServer(app, pipeline.config.dashboard.host, pipeline.config.dashboard.port)
     pipeline.start()
     if server is not None:
@@ -113,7 +115,8 @@ def _dashboard(args: argparse.Namespace) -> int:
         return EXIT_BAD_CONFIG
     store = AlertStore(config.storage.database)
     announce_first_admin(store)
-    server = DashboardServer(build_dashboard(config, store), config.dashboard.host, config.dashboard.port)
+    app = build_dashboard(config, Path(args.config), store)
+    server = DashboardServer(app, config.dashboard.host, config.dashboard.port)
     stop = _stop_on_signals()
     server.start()
     log.info("dashboard alone: alerts can be reviewed; live video needs `vigil run`")

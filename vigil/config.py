@@ -22,7 +22,7 @@ Polygon = Annotated[list[Point], Field(min_length=3)]
 Segment = Annotated[list[Point], Field(min_length=2, max_length=2)]
 
 
-class ConfigError(Exception):
+class ConfigError(ValueError):
     """The config file is unusable; `problems` holds one line per bad field."""
 
     def __init__(self, path: str | Path, problems: list[str]) -> None:
@@ -228,6 +228,14 @@ def load_config(path: str | Path) -> VigilConfig:
         raise ConfigError(path, [f"cannot read: {error.strerror}"]) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, [f"not valid YAML: {error}"]) from None
+    return _resolve_paths(validate_document(raw, path), path.resolve().parent)
+
+
+def validate_document(raw: Any, path: str | Path) -> VigilConfig:
+    """Substitute `${ENV}` references in a parsed config document and validate it, paths left as written.
+
+    Raises ConfigError listing every problem as `field.path: message (got value)`.
+    """
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping with at least `cameras:`"])
     problems: list[str] = []
@@ -241,7 +249,7 @@ def load_config(path: str | Path) -> VigilConfig:
     problems = _cross_reference_problems(config)
     if problems:
         raise ConfigError(path, problems)
-    return _resolve_paths(config, path.resolve().parent)
+    return config
 
 
 def check_rule_classes(config: VigilConfig, class_names: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ import os
 import secrets
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from waitress.server import create_server
@@ -16,7 +17,12 @@ from alerts.users import UserStore, ensure_admin
 from dashboard import DashboardServices, DashboardSettings, create_app
 from dashboard.live import LiveHub
 from dashboard.live_views import register_live
+from dashboard.zones_views import register_zones
 from vigil.config import VigilConfig
+from vigil.zone_editing import ShapeEditor
+
+if TYPE_CHECKING:
+    from vigil.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +44,22 @@ def secret_key(path: Path) -> bytes:
 
 
 def build_dashboard(
-    config: VigilConfig, store: AlertStore, live: LiveHub | None = None, services: DashboardServices | None = None
+    config: VigilConfig,
+    config_path: Path,
+    store: AlertStore,
+    live: LiveHub | None = None,
+    services: DashboardServices | None = None,
+    pipeline: Pipeline | None = None,
 ) -> Flask:
-    """The dashboard app for this config; without `live`, the live page says the pipeline is not running."""
+    """The dashboard app for the config read from `config_path`; without `live`, the live page says the pipeline
+    is not running; zone edits are written to `config_path` and, given `pipeline`, applied to it at once."""
     database = Path(config.storage.database)
     settings = DashboardSettings(
         secret_key=secret_key(database.with_name("dashboard-secret.key")), media_dir=Path(config.storage.media_dir)
     )
     app = create_app(settings, services or DashboardServices(store, UserStore(store.engine)))
     register_live(app, list(config.cameras), live, max_fps=config.dashboard.live_max_fps)
+    register_zones(app, ShapeEditor(config_path, pipeline), live)
     return app
 
 

@@ -1,0 +1,128 @@
+"""Edits a camera's zones and lines: validated, written into the config file, applied to the running pipeline."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from alerts.annotation import CameraShapes
+from vigil.config import ConfigError, validate_document
+
+if TYPE_CHECKING:
+    from vigil.pipeline import Pipeline
+
+Shapes = Mapping[str, Sequence[Sequence[float]]]
+_FIRST_INDENT = re.compile(r"^( +)[^\s#-]", re.MULTILINE)
+
+
+class ShapeEditor:
+    """Reads and replaces one camera's `zones` and `lines` in the config file, and in the pipeline when one runs.
+
+    Saving validates the whole edited file as `vigil check-config` would (a zone a rule uses cannot be removed),
+    keeps the previous file as `<name>.bak`, rewrites the file atomically keeping its comments and layout, and
+    swaps the new geometry into the pipeline's drawing and rules without a restart.
+
+    Example:
+        >>> editor = ShapeEditor(Path("config.yaml"), pipeline=None)  # doctest: +SKIP
+        >>> editor.save("lobby", zones={"door": [[0.1, 0.5], [0.3, 0.5], [0.3, 0.9]]}, lines={})  # doctest: +SKIP
+        >>> editor.shapes("lobby")  # doctest: +SKIP
+        {'zones': {'door': [[0.1, 0.5], [0.3, 0.5], [0.3, 0.9]]}, 'lines': {}}
+    """
+
+    def __init__(self, config_path: Path, pipeline: Pipeline | None) -> None:
+        self.config_path = Path(config_path)
+        self._pipeline = pipeline
+        self._saving = threading.Lock()
+
+    @property
+    def cameras(self) -> list[str]:
+        return list(self._read_plain().get("cameras") or {})
+
+    def shapes(self, camera: str) -> dict[str, dict[str, list[list[float]]]]:
+        """`{"zones": …, "lines": …}` of `camera` as the file holds them, in relative coordinates."""
+        settings = (self._read_plain().get("cameras") or {})[camera] or {}
+        return {kind: _plain(settings.get(kind) or {}) for kind in ("zones", "lines")}
+
+    def save(self, camera: str, zones: Shapes, lines: Shapes) -> None:
+        """Replace `camera`'s zones and lines; raises ConfigError (file untouched) when the result is invalid."""
+        with self._saving:
+            text = self.config_path.read_text(encoding="utf-8")
+            dumper = _round_trip(text)
+            document = dumper.load(text)
+            cameras = document.get("cameras") if isinstance(document, dict) else None
+            if not isinstance(cameras, dict) or not isinstance(cameras.get(camera), dict):
+                raise ConfigError(self.config_path, [f"cameras.{camera}: no such camera"])
+            cameras[camera]["zones"], cameras[camera]["lines"] = zones, lines
+            edited = validate_document(document, self.config_path).cameras[camera]
+            cameras[camera]["zones"], cameras[camera]["lines"] = _flow(edited.zones), _flow(edited.lines)
+            self._write(dumper, document)
+            self._apply(camera, edited.zones, edited.lines)
+
+    def _read_plain(self) -> dict[str, Any]:
+        document = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        return document if isinstance(document, dict) else {}
+
+    def _write(self, dumper: YAML, document: Any) -> None:
+        """Keep the current file as the backup, then replace it in one step so that readers never see half a file."""
+        buffer = io.StringIO()
+        dumper.dump(document, buffer)
+        shutil.copy2(self.config_path, self.config_path.with_name(self.config_path.name + ".bak"))
+        descriptor, temporary = tempfile.mkstemp(dir=self.config_path.parent, prefix=f".{self.config_path.name}.")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(buffer.getvalue())
+                file.flush()
+                os.fsync(file.fileno())
+            shutil.copymode(self.config_path, temporary)
+            os.replace(temporary, self.config_path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def _apply(self, camera: str, zones: Shapes, lines: Shapes) -> None:
+        if self._pipeline is None:
+            return
+        self._pipeline.shapes[camera] = CameraShapes(zones=dict(zones), lines=dict(lines))
+        for rule in self._pipeline.engine.rules:
+            rule.set_shapes(camera, zones, lines)
+
+
+def _round_trip(text: str) -> YAML:
+    """A ruamel round-trip loader/dumper that writes with the file's own indentation."""
+    _, sequence_indent, dash_offset = load_yaml_guess_indent(text)
+    first = _FIRST_INDENT.search(text)
+    dumper = YAML()
+    dumper.preserve_quotes = True
+    dumper.width = 4096  # never re-wrap long lines
+    dumper.indent(mapping=len(first.group(1)) if first else 2, sequence=sequence_indent or 2, offset=dash_offset or 0)
+    return dumper
+
+
+def _flow(shapes: Shapes) -> CommentedMap:
+    """name → points, each shape on one line: `door: [[0.1, 0.5], [0.3, 0.5], [0.3, 0.9]]`."""
+    mapping = CommentedMap()
+    for name, points in shapes.items():
+        mapping[name] = _flow_list([_flow_list(point) for point in points])
+    return mapping
+
+
+def _flow_list(items: Sequence[Any]) -> CommentedSeq:
+    listing = CommentedSeq(items)
+    listing.fa.set_flow_style()
+    return listing
+
+
+def _plain(shapes: Mapping[str, Any]) -> dict[str, list[list[float]]]:
+    return {str(name): [[float(value) for value in point] for point in points] for name, points in shapes.items()}
