@@ -71,8 +71,12 @@ def announce_first_admin(store: AlertStore) -> None:
               "Write it down now: it is not shown again (`vigil user add` makes more users).\n", flush=True)
 
 
+def _exit_loop() -> None:
+    raise SystemExit  # waitress' run() catches it and shuts its task threads down
+
+
 class DashboardServer:
-    """waitress on its own thread; `stop` closes the listening socket and open connections."""
+    """waitress on its own thread; `stop` ends its loop and closes the listening socket."""
 
     def __init__(self, app: Flask, host: str, port: int) -> None:
         self._server = create_server(app, host=host, port=port, threads=_SERVER_THREADS)
@@ -84,5 +88,7 @@ class DashboardServer:
         log.info("dashboard on %s", self.url)
 
     def stop(self) -> None:
+        """End waitress' loop from inside its own thread (closing the socket under its select would fail), then close."""
+        self._server.trigger.pull_trigger(_exit_loop)
+        self._thread.join(timeout=10)
         self._server.close()
-        self._thread.join(timeout=5)
