@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from alerts import Alert, AlertStatus, AlertStore, Severity
-from vigil.config import ConfigError, load_config
+from vigil.config import ConfigError, load_config, report_problems
 
-EXIT_BAD_CONFIG = 2
 EXIT_CANNOT_WRITE = 1
 _DURATION = re.compile(r"(\d+)([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -110,11 +109,6 @@ def _query(config_path: Path, **filters: Any) -> list[Alert]:
         store.close()
 
 
-def _bad_config(config_path: Path, error: ConfigError) -> int:
-    for problem in error.problems:
-        print(f"{config_path}: {problem}", file=sys.stderr)
-    return EXIT_BAD_CONFIG
-
 
 def _list(args: argparse.Namespace) -> int:
     try:
@@ -129,7 +123,7 @@ def _list(args: argparse.Namespace) -> int:
             limit=args.limit,
         )
     except ConfigError as error:
-        return _bad_config(args.config, error)
+        return report_problems(args.config, error.problems)
     if args.json:
         _write_json(alerts, sys.stdout)
     else:
@@ -141,7 +135,7 @@ def _export(args: argparse.Namespace) -> int:
     try:
         oldest_first = _query(args.config, since=args.since, until=args.until, limit=None)[::-1]
     except ConfigError as error:
-        return _bad_config(args.config, error)
+        return report_problems(args.config, error.problems)
     write = _write_csv if args.format == "csv" else _write_json
     if args.output is None:
         write(oldest_first, sys.stdout)

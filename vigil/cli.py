@@ -13,11 +13,10 @@ from pathlib import Path
 from vigil.alerts_cli import add_alert_commands
 from vigil.users_cli import add_user_commands
 from vigil.web import DashboardServer, announce_first_admin, build_dashboard
-from vigil.config import ConfigError, check_rule_classes, load_config
+from vigil.config import ConfigError, check_rule_classes, load_config, report_problems
 
 log = logging.getLogger("vigil")
 
-EXIT_BAD_CONFIG = 2
 _TICK_S = 0.2
 _PURGE_INTERVAL_S = 3600.0
 """Retention is applied at start and then hourly."""
@@ -35,9 +34,7 @@ def _check_config(args: argparse.Namespace) -> int:
     except WeightsNotFound as error:
         problems = [str(error)]
     if problems:
-        for problem in problems:
-            print(f"{args.path}: {problem}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return report_problems(args.path, problems)
     print("OK")
     return 0
 
@@ -49,12 +46,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         pipeline = Pipeline(load_config(args.config))
     except ConfigError as error:
-        for problem in error.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return report_problems(args.config, error.problems)
     except WeightsNotFound as error:
-        print(f"{args.config}: {error}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return report_problems(args.config, [str(error)])
 
     stop = _stop_on_signals()
     server = None
@@ -110,9 +104,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        for problem in error.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return report_problems(args.config, error.problems)
     store = AlertStore(config.storage.database)
     announce_first_admin(store)
     app = build_dashboard(config, Path(args.config), store)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
@@ -20,6 +21,17 @@ Point = tuple[Fraction, Fraction]
 """x, y as fractions of the frame's width and height, origin top-left."""
 Polygon = Annotated[list[Point], Field(min_length=3)]
 Segment = Annotated[list[Point], Field(min_length=2, max_length=2)]
+
+
+EXIT_BAD_CONFIG = 2
+"""Exit status of every `vigil` command given an unusable config."""
+
+
+def report_problems(path: str | Path, problems: list[str]) -> int:
+    """Print each problem as `PATH: problem` on stderr; returns EXIT_BAD_CONFIG."""
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    return EXIT_BAD_CONFIG
 
 
 class ConfigError(ValueError):

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from alerts import AlertStore
 from alerts.users import Role, UserError, UserStore
-from vigil.config import ConfigError, load_config
+from vigil.config import ConfigError, load_config, report_problems
 
 EXIT_USER_ERROR = 1
-EXIT_BAD_CONFIG = 2
 PASSWORD_ENV = "VIGIL_PASSWORD"
 
 
@@ -38,9 +37,7 @@ def _with_users(args: argparse.Namespace, work: Callable[[UserStore], None]) -> 
     try:
         store = AlertStore(load_config(args.config).storage.database)
     except ConfigError as error:
-        for problem in error.problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return report_problems(args.config, error.problems)
     try:
         work(UserStore(store.engine))
     except (UserError, PasswordMismatch) as error:
