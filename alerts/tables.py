@@ -109,3 +109,25 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class TrainingJobRow(Base):
+    """A fine-tuning job: what was asked, how far it got, what came out (written by the job's own process)."""
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="ck_jobs_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONObject)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
+    result: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -43,6 +43,11 @@ class PurgeExpired:
 WriterEvent = AlertStarted | AlertUpdated | AlertEnded | ClipSaved | PurgeExpired
 
 
+def raw_frame_path(snapshot_path: str | Path) -> Path:
+    """Where the undrawn frame of a snapshot is kept: the picture fine-tuning learns from when operators review."""
+    return Path(snapshot_path).with_suffix(".frame.jpg")
+
+
 def snapshot_detections(alert: Alert, score: float | None = None, box: tuple[float, ...] | None = None) -> sv.Detections:
     """The alert's object as a one-row Detections, for drawing."""
     return sv.Detections(
@@ -132,7 +137,11 @@ class AlertWriter(threading.Thread):
     ) -> None:
         shapes = self._shapes.get(alert.camera)
         picture = annotate(image, snapshot_detections(alert, score, box), shapes)
-        ok, encoded = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, self._jpeg_quality])
+        self._save_jpeg(raw_frame_path(path), image, alert)
+        self._save_jpeg(path, picture, alert)
+
+    def _save_jpeg(self, path: Path, image: np.ndarray, alert: Alert) -> None:
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._jpeg_quality])
         if not ok:
             raise OSError(f"cannot encode snapshot for alert on {alert.camera}")
         temporary = path.with_suffix(".tmp")
@@ -142,6 +151,7 @@ class AlertWriter(threading.Thread):
     def _purge(self, cutoff: datetime) -> None:
         deleted = self._store.delete_before(cutoff)
         files = [Path(p) for alert in deleted for p in (alert.snapshot_path, alert.clip_path) if p]
+        files += [raw_frame_path(alert.snapshot_path) for alert in deleted if alert.snapshot_path]
         for path in files:
             path.unlink(missing_ok=True)
         if deleted:

@@ -91,6 +91,15 @@ class Batcher(threading.Thread):
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.stats = BatchStats()
+        self.swaps = 0
+        """Detectors swapped in while running."""
+        self._next_detector: YoloDetector | None = None
+        self._swap_lock = threading.Lock()
+
+    def swap_detector(self, detector: YoloDetector) -> None:
+        """Use `detector` from the next batch on; the current batch finishes with the old one, no frame is lost."""
+        with self._swap_lock:
+            self._next_detector = detector
 
     def run(self) -> None:
         while True:
@@ -102,6 +111,11 @@ class Batcher(threading.Thread):
 
     def process(self, frames: list[Frame]) -> None:
         """Detect, track and hand on one batch; a batch the model fails on is logged and skipped."""
+        with self._swap_lock:
+            if self._next_detector is not None:
+                self.detector, self._next_detector = self._next_detector, None
+                self.swaps += 1
+                log.info("detector swapped: now %s, classes %s", self.detector.weights, self.detector.class_names)
         started = time.monotonic()
         try:
             detections = self.detector.detect([frame.image for frame in frames])

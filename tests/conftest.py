@@ -58,3 +58,14 @@ def site(tmp_path: Path, users_db: Path):
     built = build_site(tmp_path, users_db)
     yield built
     built.store.close()
+
+
+@pytest.fixture(scope="session")
+def pseudo_labeler():
+    """The default model as a pseudo-labeller (class-aware NMS) at a small input size."""
+    from detector import DEFAULT_LABELS, YoloDetector
+    from finetune.pseudo_labels import PseudoLabeler
+
+    detector = YoloDetector("default", imgsz=320, conf=0.25, device="cpu", labels=DEFAULT_LABELS, agnostic_nms=False)
+    detector.warm_up()
+    return PseudoLabeler(detector, min_score=0.4, class_min_score={"fallen_person": 0.7})

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from finetune.dataset import LabelBox, Sample, SiteDataset
 from tests.conftest import ROOT, TEST_IMGSZ
 
 pytestmark = pytest.mark.slow
@@ -148,4 +149,14 @@ def test_an_operator_acknowledges_an_alert_and_an_admin_draws_a_zone(running_vig
     assert set(saved) == {"walkway", "bench"}
     assert np.allclose(saved["bench"], [(0.6, 0.6), (0.9, 0.6), (0.9, 0.95), (0.6, 0.95)], atol=0.01), saved["bench"]
     assert config.with_name(config.name + ".bak").is_file()
+
+    site = SiteDataset.open_or_create(config.parent / "data" / "datasets", "site", ["person", "fallen_person"])
+    with site.importing("test", add_classes=["package"]) as batch:
+        for frame in range(2):
+            box = LabelBox("package", (40.0, 40.0, 90.0, 80.0))
+            batch.add(Sample(np.full((120, 160, 3), 90, np.uint8), [box], "gate", frame, frame / 2, "test"))
+    page.goto(f"{url}/models")
+    assert page.locator("tr[data-version=base] .badge.live").is_visible(), "the configured model is live"
+    assert page.locator("button[data-retrain]").is_visible(), "admins get the retraining form"
+    page.screenshot(path=str(ARTIFACTS / "models.png"), full_page=True)
     assert violations == [], violations

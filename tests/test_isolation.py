@@ -88,7 +88,7 @@ def test_unreachable_camera_does_not_slow_a_good_one(
         for reader in readers:
             reader.start()
 
-        failed = health.wait_until(BAD, lambda h: h.state is CameraState.RECONNECTING, OPEN_TIMEOUT_S + 10)
+        health.wait_until(BAD, lambda h: h.state is CameraState.RECONNECTING, OPEN_TIMEOUT_S + 10)
         failed_after_s = time.monotonic() - started
         if stalled is not None:  # the reader really connected, then gave up after the open timeout
             assert stalled.accepted >= 1

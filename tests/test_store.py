@@ -12,6 +12,7 @@ from sqlalchemy.exc import StatementError
 
 from alerts import Alert, AlertEnded, AlertStarted, AlertStatus, AlertStore, AlertWriter, Severity
 from alerts.store import AlertNotFound
+from alerts.writer import raw_frame_path
 from streamer import Frame
 
 
@@ -42,7 +43,7 @@ def test_schema_is_created_by_migration_in_wal_mode(tmp_path) -> None:
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
         columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
         action_columns = {row[1] for row in db.execute("PRAGMA table_info(alert_actions)")}
         [foreign_key] = db.execute("PRAGMA foreign_key_list(alert_actions)").fetchall()
@@ -93,6 +94,8 @@ def test_writer_saves_the_snapshot_before_the_row_and_ends_alerts(tmp_path) -> N
     picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (240, 320, 3)
     assert np.abs(picture[20:120, 10:12].astype(int) - 90).max() > 40, "the box is drawn on the left edge"
+    undrawn = cv2.imread(str(raw_frame_path(stored.snapshot_path)))
+    assert np.abs(undrawn.astype(int) - 90).max() < 8, "the frame fine-tuning learns from has nothing drawn on it"
 
 
 def test_event_fields_round_trip(tmp_path) -> None:

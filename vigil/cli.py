@@ -8,9 +8,13 @@ import signal
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from vigil.alerts_cli import add_alert_commands
+from vigil.finetune_cli import add_finetune_commands
+from vigil.finetune_service import SiteFinetuning
+from vigil.retraining import RetrainingSchedule
 from vigil.users_cli import add_user_commands
 from vigil.web import DashboardServer, announce_first_admin, build_dashboard
 from vigil.config import ConfigError, check_rule_classes, load_config, report_problems
@@ -52,10 +56,14 @@ def _run(args: argparse.Namespace) -> int:
 
     stop = _stop_on_signals()
     server = None
+    finetuning = SiteFinetuning(pipeline.config, pipeline.store)
+    schedule = pipeline.config.finetune.schedule
+    retraining = None if schedule is None else RetrainingSchedule(schedule, finetuning, datetime.now().astimezone())
     if not args.no_dashboard:
         announce_first_admin(pipeline.store)
         app = build_dashboard(
-            pipeline.config, Path(args.config), pipeline.store, pipeline.live, pipeline.dashboard_services(), pipeline
+            pipeline.config, Path(args.config), pipeline.store, pipeline.live, pipeline.dashboard_services(), pipeline,
+            finetuning,
         )
         server = DashboardServer(app, pipeline.config.dashboard.host, pipeline.config.dashboard.port)
     pipeline.start()
@@ -72,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
             if pipeline.finished():
                 log.info("every camera has ended or failed; stopping")
                 break
+            if retraining is not None:
+                retraining.check(datetime.now().astimezone())
             if now >= next_purge:
                 next_purge += _PURGE_INTERVAL_S
                 pipeline.purge_expired()
@@ -82,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+        finetuning.stop()
         pipeline.stop()
     return 0
 
@@ -138,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_alert_commands(commands)
     add_user_commands(commands)
+    add_finetune_commands(commands)
     return parser
 
 

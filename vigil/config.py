@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
@@ -94,6 +94,12 @@ class TrackerConfig(_Section):
     min_consecutive_frames: PositiveInt = 2
 
 
+def _check_device(device: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?|\d+", device):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
 class DetectorConfig(_Section):
     model: str = DEFAULT_MODEL
     """`default` (bundled person/fall YOLOv8s) or any Ultralytics weights path or name."""
@@ -112,12 +118,7 @@ class DetectorConfig(_Section):
     """Model class name → name used in rules and alerts."""
     tracker: TrackerConfig = TrackerConfig()
 
-    @field_validator("device")
-    @classmethod
-    def _known_device(cls, device: str) -> str:
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?|\d+", device):
-            raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-        return device
+    _known_device = field_validator("device")(_check_device)
 
 
 class ClipConfig(_Section):
@@ -149,12 +150,82 @@ class DashboardConfig(_Section):
     live_jpeg_quality: int = Field(80, ge=10, le=100)
 
 
+class PseudoLabelConfig(_Section):
+    """The current model's boxes kept as labels for classes an import did not label."""
+
+    min_score: float = Field(0.35, ge=0, le=1)
+    """The detector's default operating confidence: what the live model reports is what a candidate must keep."""
+    class_min_score: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    """Per-class minimum, e.g. `fallen_person: 0.7` where the model over-scores a class."""
+
+
+class GateConfig(_Section):
+    """When a candidate may replace the live model, judged on the same held-out frames."""
+
+    metric: Literal["ap50", "ap50_95", "precision", "recall"] = "ap50"
+    min_gain: float = Field(0.0, ge=0, le=1)
+    """Each class the dataset teaches must improve by more than this."""
+    max_old_class_drop: float = Field(0.02, ge=0, le=1)
+    """Each other class may lose at most this much."""
+
+
+class ScheduleConfig(_Section):
+    """Periodic retraining inside `vigil run`: feedback, train, gated promotion."""
+
+    dataset: Name
+    every_days: PositiveFloat = 7.0
+    at: str = "03:00"
+    """Local time of day (HH:MM) when a due run starts."""
+    feedback: bool = True
+    """Take in reviewed alerts first."""
+
+    @field_validator("at")
+    @classmethod
+    def _time_of_day(cls, at: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", at):
+            raise ValueError(f"time of day {at!r} must be HH:MM (00:00–23:59)")
+        return at
+
+
+class FinetuneConfig(_Section):
+    """Defaults of `vigil finetune` and of retraining from the dashboard."""
+
+    datasets_dir: str = "data/datasets"
+    models_dir: str = "data/models"
+    runs_dir: str = "data/finetune"
+    epochs: PositiveInt = 30
+    imgsz: PositiveInt = 640
+    batch: PositiveInt = 8
+    freeze: int = Field(10, ge=0)
+    """Layers kept frozen; 10 is the backbone of YOLOv8/11."""
+    lr0: PositiveFloat = 0.001
+    optimizer: Literal["AdamW", "Adam", "SGD"] = "AdamW"
+    patience: PositiveInt = 10
+    """Stop when validation fitness has not improved for this many epochs."""
+    seed: int = 0
+    device: str = "auto"
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    segment_s: PositiveFloat = 30.0
+    """Clips are split into train and val in segments of this length, never frame by frame."""
+    guard_s: float = Field(2.0, ge=0)
+    """Held-out frames this close to a training frame of the same clip are left out."""
+    max_background_share: float = Field(0.1, ge=0, lt=1)
+    """Most of the training set that false-positive frames may make up."""
+    max_upload_mb: PositiveFloat = 2048.0
+    pseudo_labels: PseudoLabelConfig = PseudoLabelConfig()
+    gate: GateConfig = GateConfig()
+    schedule: ScheduleConfig | None = None
+
+    _known_device = field_validator("device")(_check_device)
+
+
 class VigilConfig(_Section):
     cameras: dict[Name, CameraConfig] = Field(min_length=1)
     detector: DetectorConfig = DetectorConfig()
     rules: list[RuleConfig] = Field(default_factory=list)
     storage: StorageConfig = StorageConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     log_interval_s: PositiveFloat = 10.0
     """How often `vigil run` logs one status line per camera."""
 
@@ -225,6 +296,8 @@ def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
         config.detector.model = resolve(config.detector.model)
     config.storage.database = resolve(config.storage.database)
     config.storage.media_dir = resolve(config.storage.media_dir)
+    for folder in ("datasets_dir", "models_dir", "runs_dir"):
+        setattr(config.finetune, folder, resolve(getattr(config.finetune, folder)))
     return config
 
 

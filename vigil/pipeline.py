@@ -18,14 +18,17 @@ from dashboard.live import LiveHub
 from detector import Batcher, CameraTrackers, TrackerSettings, YoloDetector
 from streamer import CameraReader, CameraState, Frame, HealthMonitor, LatestFrameBoard, ReaderSettings
 from vigil.config import CameraConfig, ConfigError, DetectorConfig, VigilConfig, check_rule_classes
+from finetune.registry import BASE_VERSION, ModelRegistry
+from vigil.model_watch import LiveModelWatcher
 from vigil.rule_factory import build_rules, camera_shapes
 
 log = logging.getLogger(__name__)
 
 
-def build_detector(config: DetectorConfig) -> YoloDetector:
+def build_detector(config: DetectorConfig, weights: str | None = None) -> YoloDetector:
+    """The configured detector, warmed up; `weights` (a registry version's) replaces `config.model`."""
     detector = YoloDetector(
-        config.model,
+        weights or config.model,
         imgsz=config.imgsz,
         conf=config.conf,
         iou=config.iou,
@@ -62,7 +65,12 @@ class Pipeline:
 
     def __init__(self, config: VigilConfig, detector: YoloDetector | None = None) -> None:
         self.config = config
-        self.detector = detector or build_detector(config.detector)
+        self.registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
+        live = self.registry.live()
+        if live.version != BASE_VERSION:
+            log.info("live model %s from %s (`vigil finetune rollback` returns to the one before)", live.version,
+                     self.registry.root)
+        self.detector = detector or build_detector(config.detector, live.weights)
         problems = check_rule_classes(config, self.detector.class_names)
         if problems:
             raise ConfigError("config", problems)
@@ -107,6 +115,13 @@ class Pipeline:
             max_batch=config.detector.max_batch,
             max_wait_s=config.detector.max_wait_ms / 1000,
         )
+        self.model_watcher = LiveModelWatcher(
+            self.registry,
+            live,
+            self.batcher,
+            load=lambda version: build_detector(config.detector, version.weights),
+            check=lambda detector: check_rule_classes(config, detector.class_names),
+        )
 
     def _draw(self, camera: str, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
         """A frame as operators see it: boxes, labels, track ids, the camera's zones and lines."""
@@ -139,12 +154,14 @@ class Pipeline:
         self.clips.start()
         self.purge_expired()
         self.batcher.start()
+        self.model_watcher.start()
         for reader in self.readers:
             reader.start()
         log.info("pipeline started: %d camera(s), detector on %s", len(self.readers), self.detector.device)
 
     def stop(self) -> None:
         """Stop readers, drain the batcher, close open alerts, flush the store."""
+        self.model_watcher.stop()
         for reader in self.readers:
             reader.stop()
         self.board.close()
@@ -173,6 +190,10 @@ class Pipeline:
             f"vigil_detector_batches_total {stats.batches}",
             "# TYPE vigil_detector_batch_size_mean gauge",
             f"vigil_detector_batch_size_mean {stats.mean_batch:.3f}",
+            "# TYPE vigil_detector_model_swaps_total counter",
+            f"vigil_detector_model_swaps_total {self.batcher.swaps}",
+            "# TYPE vigil_detector_model_info gauge",
+            f'vigil_detector_model_info{{version="{self.model_watcher.serving}"}} 1',
         ]
         if stats.frames:
             p50, p95 = stats.latency_percentiles_ms(50, 95)

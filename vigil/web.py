@@ -17,8 +17,10 @@ from alerts.users import UserStore, ensure_admin
 from dashboard import DashboardServices, DashboardSettings, create_app
 from dashboard.live import LiveHub
 from dashboard.live_views import register_live
+from dashboard.models_views import register_models
 from dashboard.zones_views import register_zones
 from vigil.config import VigilConfig
+from vigil.finetune_service import SiteFinetuning
 from vigil.zone_editing import ShapeEditor
 
 if TYPE_CHECKING:
@@ -50,9 +52,11 @@ def build_dashboard(
     live: LiveHub | None = None,
     services: DashboardServices | None = None,
     pipeline: Pipeline | None = None,
+    finetuning: SiteFinetuning | None = None,
 ) -> Flask:
     """The dashboard app for the config read from `config_path`; without `live`, the live page says the pipeline
-    is not running; zone edits are written to `config_path` and, given `pipeline`, applied to it at once."""
+    is not running; zone edits are written to `config_path` and, given `pipeline`, applied to it at once;
+    `finetuning` (made from the config when omitted) backs the models page and the retraining trigger."""
     database = Path(config.storage.database)
     settings = DashboardSettings(
         secret_key=secret_key(database.with_name("dashboard-secret.key")), media_dir=Path(config.storage.media_dir)
@@ -60,6 +64,7 @@ def build_dashboard(
     app = create_app(settings, services or DashboardServices(store, UserStore(store.engine)))
     register_live(app, list(config.cameras), live, max_fps=config.dashboard.live_max_fps)
     register_zones(app, ShapeEditor(config_path, pipeline), live)
+    register_models(app, finetuning or SiteFinetuning(config, store))
     return app
 
 

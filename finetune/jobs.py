@@ -1,0 +1,272 @@
+"""Fine-tuning jobs: their records in the store, and the runner that starts each in a child process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from alerts.tables import TrainingJobRow
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_INTERVAL_S = 1.0
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobNotFound(LookupError):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"no fine-tuning job {job_id}")
+
+
+class JobBusy(RuntimeError):
+    """One fine-tuning job at a time: training takes every core (or the GPU) it can get."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(f"fine-tuning job {job_id} is still running; wait for it or cancel it")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingJob:
+    id: int
+    dataset: str
+    status: JobStatus
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    pid: int | None
+    spec: dict[str, Any]
+    progress: dict[str, Any]
+    result: dict[str, Any]
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        def text(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat(timespec="seconds")
+
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "status": str(self.status),
+            "requested_by": self.requested_by,
+            "created_at": text(self.created_at),
+            "started_at": text(self.started_at),
+            "finished_at": text(self.finished_at),
+            "progress": self.progress,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+def _job(row: TrainingJobRow) -> TrainingJob:
+    return TrainingJob(
+        row.id, row.dataset, JobStatus(row.status), row.requested_by, row.created_at, row.started_at,
+        row.finished_at, row.pid, row.spec, row.progress, row.result, row.error,
+    )
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobStore:
+    """Job records in the alert database; each method is one transaction, safe from several processes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, dataset: str, spec: dict[str, Any], requested_by: str) -> int:
+        with Session(self.engine) as session, session.begin():
+            row = TrainingJobRow(
+                dataset=dataset, status=JobStatus.QUEUED, requested_by=requested_by,
+                created_at=datetime.now(UTC), spec=spec, progress={"stage": "queued"}, result={},
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def get(self, job_id: int) -> TrainingJob:
+        with Session(self.engine) as session:
+            row = session.get(TrainingJobRow, job_id)
+            if row is None:
+                raise JobNotFound(job_id)
+            return _job(row)
+
+    def recent(self, limit: int = 50) -> list[TrainingJob]:
+        """Newest first."""
+        with Session(self.engine) as session:
+            rows = session.scalars(select(TrainingJobRow).order_by(TrainingJobRow.id.desc()).limit(limit))
+            return [_job(row) for row in rows]
+
+    def _set(self, job_id: int, **values: Any) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(update(TrainingJobRow).where(TrainingJobRow.id == job_id).values(**values))
+
+    def mark_running(self, job_id: int, pid: int) -> None:
+        self._set(job_id, status=JobStatus.RUNNING, pid=pid, started_at=datetime.now(UTC))
+
+    def set_progress(self, job_id: int, progress: dict[str, Any]) -> None:
+        self._set(job_id, progress=progress)
+
+    def finish(self, job_id: int, status: JobStatus, result: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """Record the outcome; a job already finished (e.g. cancelled meanwhile) keeps its first outcome."""
+        with Session(self.engine) as session, session.begin():
+            session.execute(
+                update(TrainingJobRow)
+                .where(TrainingJobRow.id == job_id, TrainingJobRow.status.in_([str(s) for s in ACTIVE]))
+                .values(status=status, result=result or {}, error=error, finished_at=datetime.now(UTC))
+            )
+
+    def active(self) -> TrainingJob | None:
+        """The queued or running job, after marking jobs whose process died as failed."""
+        self.reap_dead()
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(TrainingJobRow).where(TrainingJobRow.status.in_([str(s) for s in ACTIVE]))
+            ).first()
+            return None if row is None else _job(row)
+
+    def reap_dead(self) -> int:
+        """Fail running jobs whose process is gone (killed, machine restarted); returns how many."""
+        with Session(self.engine) as session:
+            running = session.scalars(select(TrainingJobRow).where(TrainingJobRow.status == JobStatus.RUNNING)).all()
+            dead = [row.id for row in running if not _alive(row.pid)]
+        for job_id in dead:
+            self.finish(job_id, JobStatus.FAILED, error="the training process exited without reporting an outcome")
+        return len(dead)
+
+    def last_requested_by(self, requested_by: str) -> TrainingJob | None:
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(TrainingJobRow).where(TrainingJobRow.requested_by == requested_by)
+                .order_by(TrainingJobRow.id.desc()).limit(1)
+            ).first()
+            return None if row is None else _job(row)
+
+
+class ProgressReporter:
+    """Writes a job's progress to the store, at most once a second except for stage changes and epoch ends."""
+
+    def __init__(self, store: JobStore, job_id: int) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._state: dict[str, Any] = {"stage": "starting", "history": []}
+        self._written_at = 0.0
+        self._training_started: float | None = None
+
+    def stage(self, name: str, message: str = "") -> None:
+        self._state.update(stage=name, message=message, done=None, total=None)
+        self._write(force=True)
+
+    def fraction(self, name: str, done: int, total: int) -> None:
+        """Progress of a stage measured in items (frames evaluated, images imported)."""
+        self._state.update(stage=name, done=done, total=total)
+        self._write()
+
+    def batch_done(self, progress) -> None:
+        now = time.monotonic()
+        if self._training_started is None:
+            self._training_started = now
+        done = (progress.epoch - 1) * progress.batches + progress.batch
+        total = progress.epochs * progress.batches
+        elapsed = now - self._training_started
+        self._state.update(
+            stage="training", epoch=progress.epoch, epochs=progress.epochs, batch=progress.batch,
+            batches=progress.batches, losses=progress.losses, done=done, total=total,
+            eta_s=round(elapsed / done * (total - done), 1) if done else None,
+        )
+        self._write()
+
+    def epoch_done(self, record) -> None:
+        self._state["history"].append({"epoch": record.epoch, "losses": record.losses, "metrics": record.metrics})
+        self._write(force=True)
+
+    def _write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._written_at >= _PROGRESS_INTERVAL_S:
+            self._written_at = now
+            self._store.set_progress(self._job_id, dict(self._state))
+
+
+class JobRunner:
+    """Starts each job as `python -m finetune.worker DATABASE JOB` and keeps track of its own children."""
+
+    def __init__(self, database: str | Path, store: JobStore) -> None:
+        self.database = Path(database)
+        self.store = store
+        self._children: dict[int, subprocess.Popen] = {}
+
+    def start(self, dataset: str, spec: dict[str, Any], requested_by: str, log_dir: Path) -> int:
+        """Record and launch a job; raises JobBusy while another is queued or running."""
+        active = self.store.active()
+        if active is not None:
+            raise JobBusy(active.id)
+        job_id = self.store.create(dataset, spec, requested_by)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_dir / f"job-{job_id}.log", "ab") as output:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "finetune.worker", str(self.database), str(job_id)],
+                stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=Path(__file__).resolve().parents[1],
+            )
+        self._children[job_id] = child
+        log.info("fine-tuning job %d started for dataset %s by %s (pid %d)", job_id, dataset, requested_by, child.pid)
+        return job_id
+
+    def wait(self, job_id: int, timeout: float | None = None) -> int | None:
+        """Wait for one of this runner's jobs to exit; its exit status, or None on timeout."""
+        try:
+            return self._children[job_id].wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def cancel(self, job_id: int, actor: str) -> None:
+        """Stop a queued or running job (any process's) and record it as cancelled."""
+        job = self.store.get(job_id)
+        if job.status not in ACTIVE:
+            return
+        self.store.finish(job_id, JobStatus.CANCELLED, error=f"cancelled by {actor}")
+        child = self._children.get(job_id)
+        if child is not None:
+            child.terminate()
+            child.wait(timeout=30)
+        elif _alive(job.pid):
+            os.kill(job.pid, signal.SIGTERM)
+        log.info("fine-tuning job %d cancelled by %s", job_id, actor)
+
+    def stop(self) -> None:
+        """Cancel the jobs this runner started that are still running."""
+        for job_id, child in list(self._children.items()):
+            if child.poll() is None:
+                self.cancel(job_id, "shutdown")

@@ -1,0 +1,175 @@
+"""Fine-tuning with Ultralytics from the live model, keeping its classes and adding the dataset's new ones."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from ultralytics import YOLO
+from ultralytics.nn.tasks import DetectionModel
+
+from detector import resolve_weights
+from detector.model import resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingParams:
+    epochs: int = 30
+    imgsz: int = 640
+    batch: int = 8
+    freeze: int = 10
+    lr0: float = 0.001
+    optimizer: str = "AdamW"
+    patience: int = 10
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    """Data-loading processes; 0 loads in the training process (CPU-friendly, no fork of a big parent)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRecord:
+    epoch: int
+    """1-based."""
+    losses: dict[str, float]
+    """Mean training losses of the epoch (box, cls, dfl)."""
+    metrics: dict[str, float]
+    """Validation metrics Ultralytics computed after the epoch (precision, recall, mAP50, mAP50-95, val losses)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingProgress:
+    epoch: int
+    """1-based epoch being run."""
+    epochs: int
+    batch: int
+    batches: int
+    losses: dict[str, float]
+
+
+class TrainingListener:
+    """What the training loop reports to; the job store's progress reporter implements it."""
+
+    def batch_done(self, progress: TrainingProgress) -> None: ...
+
+    def epoch_done(self, record: EpochRecord) -> None: ...
+
+
+def remapped_names(weights: str, labels: Mapping[str, str]) -> list[str]:
+    """The class names of `weights` as Vigil names them, in class-id order."""
+    names = YOLO(resolve_weights(weights), task="detect").names
+    return [labels.get(names[i], names[i]) for i in range(len(names))]
+
+
+def expand_classes(parent_weights: str, labels: Mapping[str, str], classes: list[str], output: Path) -> Path:
+    """A checkpoint of the parent with one output per class in `classes`: the parent's classes keep their trained
+    head weights (so fine-tuning starts from what it knows), new classes start from Ultralytics' initialisation.
+
+    `classes` must start with every class of the parent (Vigil names) or reuse them in any order.
+    """
+    parent = YOLO(resolve_weights(parent_weights), task="detect")
+    parent_names = [labels.get(parent.names[i], parent.names[i]) for i in range(len(parent.names))]
+    missing = [name for name in parent_names if name not in classes]
+    if missing:
+        raise ValueError(f"the candidate would lose the live model's classes {missing}")
+    model = DetectionModel(copy.deepcopy(parent.model.yaml), nc=len(classes), verbose=False)
+    model.load(parent.model, verbose=False)  # every layer whose shape is unchanged
+    new_head, old_head = model.model[-1], parent.model.model[-1]
+    with torch.no_grad():
+        for new_branch, old_branch in zip(new_head.cv3, old_head.cv3):
+            new_out, old_out = new_branch[-1], old_branch[-1]
+            for old_index, name in enumerate(parent_names):
+                new_index = classes.index(name)
+                new_out.weight[new_index] = old_out.weight[old_index]
+                new_out.bias[new_index] = old_out.bias[old_index]
+    model.names = dict(enumerate(classes))
+    model.args = dict(getattr(parent.model, "args", {}) or {})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {"model": model.half(), "train_args": {}, "date": datetime.now(UTC).isoformat(), "version": "vigil"},
+        output,
+    )
+    return output
+
+
+def train(
+    initial_weights: Path,
+    data_yaml: Path,
+    params: TrainingParams,
+    run_dir: Path,
+    listener: TrainingListener,
+) -> tuple[Path, list[EpochRecord]]:
+    """Fine-tune `initial_weights` on `data_yaml`; returns the best weights (by validation fitness) and the epochs run."""
+    model = YOLO(str(initial_weights), task="detect")
+    records: list[EpochRecord] = []
+    batch_index = {"i": 0}
+    loop_ended = {"yes": False}
+
+    def on_train_start(trainer) -> None:
+        if trainer.device.type == "cpu":
+            torch.set_num_threads(os.cpu_count() or 1)  # Ultralytics leaves one core idle: half the speed on 2 cores
+
+    def on_train_epoch_start(trainer) -> None:
+        batch_index["i"] = 0
+
+    def on_train_batch_end(trainer) -> None:
+        batch_index["i"] += 1
+        listener.batch_done(
+            TrainingProgress(trainer.epoch + 1, trainer.epochs, batch_index["i"], len(trainer.train_loader),
+                             _losses(trainer))
+        )
+
+    def on_fit_epoch_end(trainer) -> None:
+        if loop_ended["yes"]:
+            return  # Ultralytics calls this once more after the loop, for its validation of the best weights
+        loop_ended["yes"] = bool(trainer.stop)
+        metrics = {key: float(value) for key, value in (trainer.metrics or {}).items()}
+        record = EpochRecord(trainer.epoch + 1, _losses(trainer), metrics)
+        records.append(record)
+        listener.epoch_done(record)
+
+    model.add_callback("on_train_start", on_train_start)
+    model.add_callback("on_train_epoch_start", on_train_epoch_start)
+    model.add_callback("on_train_batch_end", on_train_batch_end)
+    model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+    model.train(
+        data=str(data_yaml),
+        epochs=params.epochs,
+        imgsz=params.imgsz,
+        batch=params.batch,
+        freeze=params.freeze or None,
+        lr0=params.lr0,
+        warmup_bias_lr=params.lr0,  # Ultralytics' 0.1 is for training from scratch; it wrecks a trained head
+        optimizer=params.optimizer,
+        patience=params.patience,
+        seed=params.seed,
+        deterministic=True,
+        device=resolve_device(params.device),
+        workers=params.workers,
+        project=str(run_dir),
+        name="train",
+        exist_ok=True,
+        plots=False,
+        verbose=False,
+        amp=resolve_device(params.device).startswith("cuda"),
+    )
+    best = run_dir / "train" / "weights" / "best.pt"
+    if not best.is_file():
+        best = run_dir / "train" / "weights" / "last.pt"
+    return best, records
+
+
+def _losses(trainer) -> dict[str, float]:
+    return {name: round(float(value), 4) for name, value in (trainer.tloss or {}).items()}

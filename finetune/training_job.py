@@ -1,0 +1,186 @@
+"""One fine-tuning run, start to end: feedback, split, train from the live model, evaluate both, register, gate."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alerts import AlertStore
+from detector import YoloDetector
+from finetune.dataset import SiteDataset
+from finetune.feedback import FeedbackSummary, import_feedback
+from finetune.evaluation import ModelEvaluation, comparison_table, evaluate
+from finetune.gate import promote_if_better
+from finetune.jobs import ProgressReporter
+from finetune.pseudo_labels import PseudoLabeler
+from finetune.registry import ModelRegistry
+from finetune.split import split_by_clip
+from finetune.training import TrainingParams, expand_classes, remapped_names, train
+from finetune.training_set import build_training_set, held_out_frames
+
+log = logging.getLogger(__name__)
+
+_LOW_CONF = 0.001
+"""Evaluation runs the models this low so AP integrates the whole precision-recall curve."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateSettings:
+    metric: str = "ap50"
+    min_gain: float = 0.0
+    max_old_class_drop: float = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackSettings:
+    """Operator feedback to take in before training."""
+
+    database: str
+    min_score: float = 0.5
+    class_min_score: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """Everything a job needs, stored with it as JSON (the child process reads nothing else)."""
+
+    dataset: str
+    datasets_dir: str
+    models_dir: str
+    runs_dir: str
+    base_model: str
+    labels: dict[str, str]
+    params: TrainingParams
+    val_fraction: float = 0.2
+    segment_s: float = 30.0
+    guard_s: float = 2.0
+    max_background_share: float = 0.1
+    operating_conf: float = 0.35
+    eval_imgsz: int = 640
+    agnostic_nms: bool = True
+    gate: GateSettings = GateSettings()
+    promote: bool = False
+    """Promote the candidate if the gate passes it."""
+    feedback: FeedbackSettings | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        feedback = data.get("feedback")
+        return cls(**{
+            **data,
+            "params": TrainingParams(**data["params"]),
+            "gate": GateSettings(**data["gate"]),
+            "feedback": None if feedback is None else FeedbackSettings(**feedback),
+        })
+
+
+def _detector(spec: JobSpec, weights: str, conf: float) -> YoloDetector:
+    detector = YoloDetector(
+        weights, imgsz=spec.eval_imgsz, conf=conf, device=spec.params.device, labels=spec.labels,
+        agnostic_nms=spec.agnostic_nms,
+    )
+    detector.warm_up()
+    return detector
+
+
+def feedback_labeler(spec: JobSpec, feedback: FeedbackSettings, weights: str) -> PseudoLabeler:
+    """The live model as a pseudo-labeller for the frames of reviewed alerts."""
+    lowest = min([feedback.min_score, *feedback.class_min_score.values()])
+    detector = YoloDetector(
+        weights, imgsz=spec.eval_imgsz, conf=lowest, device=spec.params.device, labels=spec.labels, agnostic_nms=False
+    )
+    detector.warm_up()
+    return PseudoLabeler(detector, feedback.min_score, feedback.class_min_score)
+
+
+def take_in_feedback(spec: JobSpec, feedback: FeedbackSettings, weights: str) -> FeedbackSummary:
+    store = AlertStore(feedback.database)
+    try:
+        labeler = feedback_labeler(spec, feedback, weights)
+        dataset = SiteDataset.open_or_create(spec.datasets_dir, spec.dataset, labeler.detector.class_names)
+        return import_feedback(store, dataset, labeler)
+    finally:
+        store.close()
+
+
+def run_training_job(spec: JobSpec, job_id: int, reporter: ProgressReporter) -> dict[str, Any]:
+    """Run the job; returns its result (evaluation rows, gate decision, candidate version, promotion)."""
+    started = time.monotonic()
+    registry = ModelRegistry(spec.models_dir, spec.base_model)
+    parent = registry.live()
+    run_dir = Path(spec.runs_dir) / f"job-{job_id}"
+    if spec.feedback is not None:
+        reporter.stage("feedback", "taking in reviewed alerts")
+        log.info("feedback: %s", take_in_feedback(spec, spec.feedback, parent.weights))
+    dataset = SiteDataset.open(spec.datasets_dir, spec.dataset)
+    reporter.stage("preparing", f"splitting {spec.dataset} by clip")
+    entries = dataset.entries()
+    split = split_by_clip(
+        entries, val_fraction=spec.val_fraction, segment_s=spec.segment_s, guard_s=spec.guard_s, seed=spec.params.seed
+    )
+    parent_classes = remapped_names(parent.weights, spec.labels)
+    classes = [*parent_classes, *(c for c in dataset.classes if c not in parent_classes)]
+    training_set = build_training_set(
+        dataset, split, classes, run_dir / "data", max_background_share=spec.max_background_share,
+        seed=spec.params.seed,
+    )
+    initial = expand_classes(parent.weights, spec.labels, classes, run_dir / "initial.pt")
+    reporter.stage("training", f"{len(training_set.train)} training and {len(training_set.val)} held-out frames")
+    best, epochs = train(initial, training_set.data_yaml, spec.params, run_dir, reporter)
+
+    reporter.stage("evaluating", "candidate and live model on the same held-out frames")
+    frames = held_out_frames(dataset, training_set.val)
+    evaluations = []
+    for name, weights in (("candidate", str(best)), (parent.version, parent.weights)):
+        evaluations.append(
+            evaluate(_detector(spec, weights, _LOW_CONF), name, frames, classes, spec.operating_conf,
+                     progress=lambda done, total, n=name: reporter.fraction(f"evaluating {n}", done, total))
+        )
+    candidate_eval, parent_eval = evaluations
+    taught = set(dataset.summary()["labels"])
+    decision = promote_if_better(candidate_eval, parent_eval, taught, **asdict(spec.gate))
+    training = {
+        **spec.params.to_dict(),
+        "epochs_run": len(epochs),
+        "train_frames": len(training_set.train),
+        "val_frames": len(training_set.val),
+        "guarded_frames": len(split.guarded),
+        "val_units": split.val_units,
+        "backgrounds_left_out": training_set.backgrounds_left_out,
+        "wall_time_s": round(time.monotonic() - started, 1),
+        "history": [asdict(e) for e in epochs],
+    }
+    evaluation = {
+        "candidate": candidate_eval.to_dict(),
+        "parent": parent_eval.to_dict(),
+        "taught_classes": sorted(taught),
+        "gate": {"metric": spec.gate.metric, "passed": decision.promote, "reasons": decision.reasons},
+    }
+    version = registry.add(
+        best, parent=parent.version, dataset=spec.dataset, dataset_hash=dataset.content_hash(), classes=classes,
+        evaluation=evaluation, training=training,
+    )
+    log.info("candidate registered as %s\n%s", version.version, comparison_table(evaluations))
+    promoted = False
+    if spec.promote and decision.promote:
+        registry.promote(version.version, reason=f"job {job_id}: passed the gate on {spec.gate.metric}")
+        promoted = True
+    return {
+        "version": version.version,
+        "parent": parent.version,
+        "promoted": promoted,
+        "gate": evaluation["gate"],
+        "evaluations": [candidate_eval.to_dict() | {"model": version.version}, parent_eval.to_dict()],
+        "training": {k: v for k, v in training.items() if k != "history"},
+    }
+
+
+def evaluations_of(result: dict[str, Any]) -> list[ModelEvaluation]:
+    """The candidate and parent rows of a job's result."""
+    return [ModelEvaluation.from_dict(e) for e in result.get("evaluations", [])]
