@@ -53,13 +53,16 @@ def running_vigil(sample_video, write_config, tmp_path):
                 break
         else:
             pytest.fail("vigil run ended before serving the dashboard and raising an alert")
-        drain = threading.Thread(target=lambda: [None for _ in process.stderr], daemon=True)
+        later: list[str] = []
+        drain = threading.Thread(target=lambda: later.extend(process.stderr), daemon=True)
         drain.start()  # keep reading so the process never blocks on a full pipe
         yield url, tmp_path / "vigil.db", config
     finally:
         process.terminate()
         process.wait(timeout=60)
+    drain.join(timeout=10)
     assert process.returncode == 0
+    assert not [line for line in later if "Traceback" in line or "exception" in line], "a clean shutdown"
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask
+from waitress import wasyncore
 from waitress.server import create_server
 
 from alerts import AlertStore
@@ -76,10 +77,6 @@ def announce_first_admin(store: AlertStore) -> None:
               "Write it down now: it is not shown again (`vigil user add` makes more users).\n", flush=True)
 
 
-def _exit_loop() -> None:
-    raise SystemExit  # waitress' run() catches it and shuts its task threads down
-
-
 class DashboardServer:
     """waitress on its own thread; `stop` ends its loop and closes the listening socket."""
 
@@ -93,7 +90,9 @@ class DashboardServer:
         log.info("dashboard on %s", self.url)
 
     def stop(self) -> None:
-        """End waitress' loop from inside its own thread (closing the socket under its select would fail), then close."""
-        self._server.trigger.pull_trigger(_exit_loop)
+        """Close every channel from inside waitress' loop (closing them under its select would fail): with nothing
+        left to watch the loop returns; then stop the request threads."""
+        channels = self._server._map  # waitress keeps no public handle on it
+        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(channels))
         self._thread.join(timeout=10)
-        self._server.close()
+        self._server.task_dispatcher.shutdown()
