@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,18 @@ _NEEDS = {
 }
 
 
-def _config(args: argparse.Namespace) -> VigilConfig | int:
-    try:
-        return load_config(args.config)
-    except ConfigError as error:
-        return report_problems(args.config, error.problems)
+def _with_config(handler: Callable[[argparse.Namespace, VigilConfig], int]) -> Callable[[argparse.Namespace], int]:
+    """Run `handler` with the config `-c` names; a bad config is reported (exit 2) and the handler not run."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            config = load_config(args.config)
+        except ConfigError as error:
+            return report_problems(args.config, error.problems)
+        return handler(args, config)
+
+    return run
 
 
 def _fail(message: str) -> int:
@@ -52,13 +61,10 @@ def _labeler(config: VigilConfig):
     return PseudoLabeler(detector, pseudo.min_score, pseudo.class_min_score)
 
 
-def _import(args: argparse.Namespace) -> int:
+def _import(args: argparse.Namespace, config: VigilConfig) -> int:
     from finetune import importers
     from finetune.dataset import DatasetError, SiteDataset
 
-    config = _config(args)
-    if isinstance(config, int):
-        return config
     missing = [f"--{name}" for name in _NEEDS[args.format] if getattr(args, name) is None]
     if missing:
         return _fail(f"--format {args.format} needs {' and '.join(missing)}")
@@ -93,14 +99,11 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _feedback(args: argparse.Namespace) -> int:
+def _feedback(args: argparse.Namespace, config: VigilConfig) -> int:
     from alerts import AlertStore
     from finetune.dataset import DatasetError, SiteDataset
     from finetune.feedback import import_feedback
 
-    config = _config(args)
-    if isinstance(config, int):
-        return config
     store = AlertStore(config.storage.database)
     try:
         labeler = _labeler(config)
@@ -118,7 +121,7 @@ def _feedback(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, config: VigilConfig) -> int:
     from alerts import AlertStore
     from finetune.dataset import DatasetError
     from finetune.evaluation import comparison_table
@@ -126,9 +129,6 @@ def _train(args: argparse.Namespace) -> int:
     from finetune.training_job import evaluations_of
     from vigil.finetune_service import SiteFinetuning
 
-    config = _config(args)
-    if isinstance(config, int):
-        return config
     store = AlertStore(config.storage.database)
     finetuning = SiteFinetuning(config, store)
     params = {name: getattr(args, name) for name in
@@ -187,13 +187,10 @@ def _follow(finetuning, job_id: int, quiet: bool):
     return finetuning.jobs.get(job_id)
 
 
-def _datasets(args: argparse.Namespace) -> int:
+def _datasets(args: argparse.Namespace, config: VigilConfig) -> int:
     from alerts import AlertStore
     from vigil.finetune_service import SiteFinetuning
 
-    config = _config(args)
-    if isinstance(config, int):
-        return config
     store = AlertStore(config.storage.database)
     summaries = SiteFinetuning(config, store).datasets()
     store.close()
@@ -210,12 +207,9 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models(args: argparse.Namespace) -> int:
+def _models(args: argparse.Namespace, config: VigilConfig) -> int:
     from finetune.registry import ModelRegistry
 
-    config = _config(args)
-    if isinstance(config, int):
-        return config
     registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
     live = registry.live().version
     versions = registry.versions()
@@ -235,12 +229,9 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _promote(args: argparse.Namespace) -> int:
+def _promote(args: argparse.Namespace, config: VigilConfig) -> int:
     from finetune.registry import ModelRegistry, RegistryError
 
-    config = _config(args)
-    if isinstance(config, int):
-        return config
     registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
     try:
         change = (
@@ -259,7 +250,7 @@ def add_finetune_commands(commands: argparse._SubParsersAction) -> None:
     def command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text)
         parser.add_argument("-c", "--config", type=Path, default=Path("config.yaml"), help="config file")
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=_with_config(handler))
         return parser
 
     importing = command("import", "import site-labelled clips or images into a dataset", _import)
