@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 
 from alerts import AlertNotFound
+from finetune.registry import RegistryError
 from dashboard import alerts_views, api, auth, cameras_views, media
 from dashboard.context import DashboardServices, DashboardSettings
 from dashboard.present import utc_text
@@ -41,6 +42,7 @@ def create_app(settings: DashboardSettings, services: DashboardServices) -> Flas
     app.add_template_global(media.media_url)
     app.register_error_handler(HTTPException, _error_response)
     app.register_error_handler(AlertNotFound, lambda error: _error_response(NotFound(str(error))))
+    app.register_error_handler(RegistryError, lambda error: _error_response(InternalServerError(str(error))))
     return app
 
 

@@ -109,8 +109,15 @@ class ModelRegistry:
         return self._read(version)
 
     def live(self) -> ModelVersion:
-        """The version the pipeline should run."""
-        return self.get(self._state()["live"])
+        """The version the pipeline should run; RegistryError if its folder has gone."""
+        version = self._state()["live"]
+        try:
+            return self.get(version)
+        except RegistryError:
+            raise RegistryError(
+                f"the live model {version} is missing from {self.root}: "
+                "`vigil finetune rollback` or `vigil finetune promote base` picks another"
+            ) from None
 
     def rollback_target(self) -> str | None:
         """The version `rollback` would make live, if any."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -466,3 +467,13 @@ def test_retrain_starts_a_real_job_whose_failure_the_page_and_api_show(models) -
     page = admin.get(f"/models/jobs/{job_id}").text
     assert 'data-field="status">failed<' in page and "cannot hold out frames" in page and "data-cancel" not in page
     assert "data-retrain" in admin.get("/models").text, "the form is back once the job has ended"
+
+
+def test_a_missing_live_model_is_explained_not_hidden(models) -> None:
+    version = models.add_version()
+    models.service.registry.promote(version)
+    shutil.rmtree(Path(models.service.config.finetune.models_dir) / version)
+    page = models.client("viewer").get("/models")
+    assert page.status_code == 500 and f"live model {version} is missing" in page.text
+    api = models.client("viewer").get("/api/models")
+    assert api.status_code == 500 and "vigil finetune rollback" in api.json["error"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -120,6 +121,10 @@ def test_registry_promotes_rolls_back_and_keeps_history(tmp_path):
     ]
     state = json.loads((tmp_path / "models" / "live.json").read_text())
     assert state["live"] == "base" and not list((tmp_path / "models").glob("*.tmp"))
+    registry.promote("v0002")
+    shutil.rmtree(tmp_path / "models" / "v0002")
+    with pytest.raises(RegistryError, match="live model v0002 is missing .* `vigil finetune rollback`"):
+        registry.live()
 
 
 def test_retraining_fires_once_when_its_time_of_day_passes_and_the_interval_is_over():

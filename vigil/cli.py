@@ -45,13 +45,14 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from detector.weights import WeightsNotFound
+    from finetune.registry import RegistryError
     from vigil.pipeline import Pipeline
 
     try:
         pipeline = Pipeline(load_config(args.config))
     except ConfigError as error:
         return report_problems(args.config, error.problems)
-    except WeightsNotFound as error:
+    except (WeightsNotFound, RegistryError) as error:
         return report_problems(args.config, [str(error)])
 
     stop = _stop_on_signals()

@@ -43,12 +43,16 @@ class LiveModelWatcher(threading.Thread):
         self.changed = threading.Condition()
 
     def run(self) -> None:
+        problem = None
         while not self._stop.wait(self._poll_s):
             try:
                 wanted = self.registry.live()
-            except Exception:
-                log.exception("cannot read the live model from %s", self.registry.root)
+            except Exception as error:
+                if str(error) != problem:  # once per distinct problem, not every second
+                    problem = str(error)
+                    log.error("cannot read the live model, %s keeps serving: %s", self.serving, error)
                 continue
+            problem = None
             if wanted.version != self._considered:
                 self._considered = wanted.version  # a model that is refused is not retried every second
                 self._switch(wanted)
