@@ -35,6 +35,7 @@ class LiveModelWatcher(threading.Thread):
         self.serving = running.version
         """The version handed to the batcher last (it serves from the batch after that)."""
         self._considered = running.version
+        self._problem: str | None = None
         self._batcher = batcher
         self._load = load
         self._check = check
@@ -43,19 +44,22 @@ class LiveModelWatcher(threading.Thread):
         self.changed = threading.Condition()
 
     def run(self) -> None:
-        problem = None
         while not self._stop.wait(self._poll_s):
-            try:
-                wanted = self.registry.live()
-            except Exception as error:
-                if str(error) != problem:  # once per distinct problem, not every second
-                    problem = str(error)
-                    log.error("cannot read the live model, %s keeps serving: %s", self.serving, error)
-                continue
-            problem = None
-            if wanted.version != self._considered:
-                self._considered = wanted.version  # a model that is refused is not retried every second
-                self._switch(wanted)
+            self.follow()
+
+    def follow(self) -> None:
+        """One look at the live pointer: load, check and hand over a newly promoted version."""
+        try:
+            wanted = self.registry.live()
+        except Exception as error:
+            if str(error) != self._problem:  # once per distinct problem, not every second
+                self._problem = str(error)
+                log.error("cannot read the live model, %s keeps serving: %s", self.serving, error)
+            return
+        self._problem = None
+        if wanted.version != self._considered:
+            self._considered = wanted.version  # a model that is refused is not retried every second
+            self._switch(wanted)
 
     def _switch(self, wanted: ModelVersion) -> None:
         log.info("live model changed to %s; loading it while %s keeps serving", wanted.version, self.serving)
