@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from bench.site_scene import PACKAGE_CLASS, package_scene, write_labelled_clip
-from detector import DEFAULT_LABELS, DEFAULT_MODEL, YoloDetector
+from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from detector.model import resolve_device
 from finetune.dataset import SiteDataset
 from finetune.evaluation import comparison_table
@@ -72,11 +72,11 @@ class EpochPrinter:
 
 def build_dataset(root: Path, args: argparse.Namespace, device: str) -> SiteDataset:
     """Labelled clips as a site hands them over, imported with the default model's pseudo-labels at full size."""
-    detector = YoloDetector(DEFAULT_MODEL, imgsz=640, conf=args.pseudo_min_score, device=device, labels=DEFAULT_LABELS,
-                            agnostic_nms=False)
-    detector.warm_up()
-    labeler = PseudoLabeler(detector, min_score=args.pseudo_min_score, class_min_score={"fallen_person": 0.7})
-    dataset = SiteDataset.open_or_create(root / "datasets", "site", detector.class_names)
+    labeler = PseudoLabeler.from_weights(
+        DEFAULT_MODEL, imgsz=640, device=device, labels=DEFAULT_LABELS, min_score=args.pseudo_min_score,
+        class_min_score={"fallen_person": 0.7},
+    )
+    dataset = SiteDataset.open_or_create(root / "datasets", "site", labeler.detector.class_names)
     gap = (80.0 - args.clips * args.clip_s) / max(args.clips - 1, 1)
     for number in range(args.clips):
         start = number * (args.clip_s + gap)

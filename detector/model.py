@@ -23,13 +23,14 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _remapped_names(yolo: YOLO, labels: Mapping[str, str]) -> list[str]:
+def remapped_names(yolo: YOLO, labels: Mapping[str, str]) -> list[str]:
+    """The loaded model's class names after remapping by `labels`, in class-id order."""
     return [labels.get(yolo.names[i], yolo.names[i]) for i in range(len(yolo.names))]
 
 
 def read_class_names(model: str, labels: Mapping[str, str]) -> list[str]:
     """The model's class names after remapping, in class-id order."""
-    return _remapped_names(YOLO(resolve_weights(model), task="detect"), labels)
+    return remapped_names(YOLO(resolve_weights(model), task="detect"), labels)
 
 
 class YoloDetector:
@@ -70,7 +71,7 @@ class YoloDetector:
             "agnostic_nms": agnostic_nms,
             "verbose": False,
         }
-        self.class_names = _remapped_names(self.model, labels or {})
+        self.class_names = remapped_names(self.model, labels or {})
         self._class_name_array = np.array(self.class_names)
         log.info("detector: %s on %s%s, classes %s", self.weights, self.device, " fp16" if self.half else "", self.class_names)
 

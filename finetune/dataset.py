@@ -122,6 +122,11 @@ def check_box(box: LabelBox, width: int, height: int, where: str, tolerance_px: 
         )
 
 
+def dataset_names(root: str | Path) -> list[str]:
+    """The datasets under `root`, sorted."""
+    return sorted(path.parent.name for path in Path(root).glob("*/data.yaml"))
+
+
 class SiteDataset:
     """A named dataset under `root`; created on first import with the current model's classes first.
 
@@ -144,8 +149,7 @@ class SiteDataset:
     def open(cls, root: str | Path, name: str) -> SiteDataset:
         folder = Path(root) / check_dataset_name(name)
         if not (folder / "data.yaml").is_file():
-            existing = sorted(p.parent.name for p in Path(root).glob("*/data.yaml")) if Path(root).is_dir() else []
-            known = ", ".join(existing) or "none yet"
+            known = ", ".join(dataset_names(root)) or "none yet"
             raise DatasetError(f"no dataset {name!r} under {root} (datasets: {known})")
         return cls(folder)
 
@@ -266,7 +270,8 @@ class DatasetImport:
         height, width = sample.image.shape[:2]
         where = f"{sample.clip} frame {sample.frame}"
         lines = []
-        for box in sample.boxes:
+        # People's labels first, then pseudo-labels: the manifest's `pseudo` counts the trailing lines.
+        for box in sorted(sample.boxes, key=lambda box: box.pseudo):
             if box.label not in self.classes:
                 raise DatasetError(f"{where}: unknown label {box.label!r}; known classes: {', '.join(self.classes)}")
             check_box(box, width, height, where)
@@ -280,10 +285,7 @@ class DatasetImport:
         sample_id = f"{self.import_id}-{len(self._entries):06d}"
         data = encoded.tobytes()
         (self._staging / "images" / f"{sample_id}.jpg").write_bytes(data)
-        # Human labels first, then pseudo-labels: `pseudo` counts the trailing lines.
-        ordered = [line for line, box in zip(lines, sample.boxes) if not box.pseudo]
-        ordered += [line for line, box in zip(lines, sample.boxes) if box.pseudo]
-        (self._staging / "labels" / f"{sample_id}.txt").write_text("".join(f"{line}\n" for line in ordered))
+        (self._staging / "labels" / f"{sample_id}.txt").write_text("".join(f"{line}\n" for line in lines))
         pseudo = sum(box.pseudo for box in sample.boxes)
         self._entries.append(
             ManifestEntry(

@@ -60,14 +60,15 @@ class ModelEvaluation:
 class HeldOutFrame:
     image: Path
     boxes: list[tuple[str, tuple[float, float, float, float]]]
-    """Class name and xyxy pixels."""
+    """Class name and YOLO box (cx, cy, w, h as fractions of the image), as the dataset stores them."""
 
 
-def _as_detections(boxes: Sequence[tuple[str, tuple[float, ...]]], classes: list[str]) -> sv.Detections:
-    kept = [(classes.index(name), box) for name, box in boxes if name in classes]
+def _as_detections(frame: HeldOutFrame, classes: list[str], width: int, height: int) -> sv.Detections:
+    kept = [(classes.index(name), box) for name, box in frame.boxes if name in classes]
     if not kept:
         return sv.Detections.empty()
-    return sv.Detections(xyxy=np.array([b for _, b in kept], dtype=float), class_id=np.array([c for c, _ in kept]))
+    cxcywh = np.array([box for _, box in kept], dtype=float) * [width, height, width, height]
+    return sv.Detections(xyxy=sv.xcycwh_to_xyxy(cxcywh), class_id=np.array([c for c, _ in kept]))
 
 
 def _named(detections: sv.Detections, classes: list[str]) -> sv.Detections:
@@ -115,7 +116,7 @@ def evaluate(
         chunk = frames[start : start + _BATCH]
         images = [cv2.imread(str(frame.image)) for frame in chunk]
         predictions = [_named(d, classes) for d in detector.detect(images)]
-        targets = [_as_detections(frame.boxes, classes) for frame in chunk]
+        targets = [_as_detections(f, classes, i.shape[1], i.shape[0]) for f, i in zip(chunk, images)]
         average_precision.update(predictions, targets)
         for prediction, target in zip(predictions, targets):
             confident = prediction[prediction.confidence >= operating_conf]

@@ -31,6 +31,23 @@ class PseudoLabeler:
         self.min_score = min_score
         self.class_min_score = dict(class_min_score or {})
 
+    @classmethod
+    def from_weights(
+        cls,
+        weights: str,
+        *,
+        imgsz: int,
+        device: str,
+        labels: Mapping[str, str],
+        min_score: float,
+        class_min_score: Mapping[str, float] | None = None,
+    ) -> PseudoLabeler:
+        """A labeller running `weights` (class-aware NMS, down to the lowest minimum score), warmed up."""
+        lowest = min([min_score, *(class_min_score or {}).values()])
+        detector = YoloDetector(weights, imgsz=imgsz, conf=lowest, device=device, labels=labels, agnostic_nms=False)
+        detector.warm_up()
+        return cls(detector, min_score, class_min_score)
+
     def detect(self, images: Sequence[np.ndarray], classes: Collection[str]) -> list[sv.Detections]:
         """Confident detections of `classes` per image, one box per object."""
         if not classes:

@@ -16,7 +16,7 @@ from ultralytics import YOLO
 from ultralytics.nn.tasks import DetectionModel
 
 from detector import resolve_weights
-from detector.model import resolve_device
+from detector.model import remapped_names, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,6 @@ class TrainingListener:
     def epoch_done(self, record: EpochRecord) -> None: ...
 
 
-def remapped_names(weights: str, labels: Mapping[str, str]) -> list[str]:
-    """The class names of `weights` as Vigil names them, in class-id order."""
-    names = YOLO(resolve_weights(weights), task="detect").names
-    return [labels.get(names[i], names[i]) for i in range(len(names))]
-
-
 def expand_classes(parent_weights: str, labels: Mapping[str, str], classes: list[str], output: Path) -> Path:
     """A checkpoint of the parent with one output per class in `classes`: the parent's classes keep their trained
     head weights (so fine-tuning starts from what it knows), new classes start from Ultralytics' initialisation.
@@ -80,7 +74,7 @@ def expand_classes(parent_weights: str, labels: Mapping[str, str], classes: list
     `classes` must start with every class of the parent (Vigil names) or reuse them in any order.
     """
     parent = YOLO(resolve_weights(parent_weights), task="detect")
-    parent_names = [labels.get(parent.names[i], parent.names[i]) for i in range(len(parent.names))]
+    parent_names = remapped_names(parent, labels)
     missing = [name for name in parent_names if name not in classes]
     if missing:
         raise ValueError(f"the candidate would lose the live model's classes {missing}")

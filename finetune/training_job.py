@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts import AlertStore
-from detector import YoloDetector
+from detector import YoloDetector, read_class_names
 from finetune.dataset import SiteDataset
 from finetune.feedback import FeedbackSummary, import_feedback
 from finetune.evaluation import ModelEvaluation, comparison_table, evaluate
@@ -18,7 +18,7 @@ from finetune.jobs import ProgressReporter
 from finetune.pseudo_labels import PseudoLabeler
 from finetune.registry import ModelRegistry
 from finetune.split import split_by_clip
-from finetune.training import TrainingParams, expand_classes, remapped_names, train
+from finetune.training import TrainingParams, expand_classes, train
 from finetune.training_set import build_training_set, held_out_frames
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,10 @@ def _detector(spec: JobSpec, weights: str, conf: float) -> YoloDetector:
 
 def feedback_labeler(spec: JobSpec, feedback: FeedbackSettings, weights: str) -> PseudoLabeler:
     """The live model as a pseudo-labeller for the frames of reviewed alerts."""
-    lowest = min([feedback.min_score, *feedback.class_min_score.values()])
-    detector = YoloDetector(
-        weights, imgsz=spec.eval_imgsz, conf=lowest, device=spec.params.device, labels=spec.labels, agnostic_nms=False
+    return PseudoLabeler.from_weights(
+        weights, imgsz=spec.eval_imgsz, device=spec.params.device, labels=spec.labels,
+        min_score=feedback.min_score, class_min_score=feedback.class_min_score,
     )
-    detector.warm_up()
-    return PseudoLabeler(detector, feedback.min_score, feedback.class_min_score)
 
 
 def take_in_feedback(spec: JobSpec, feedback: FeedbackSettings, weights: str) -> FeedbackSummary:
@@ -124,7 +122,7 @@ def run_training_job(spec: JobSpec, job_id: int, reporter: ProgressReporter) -> 
     split = split_by_clip(
         entries, val_fraction=spec.val_fraction, segment_s=spec.segment_s, guard_s=spec.guard_s, seed=spec.params.seed
     )
-    parent_classes = remapped_names(parent.weights, spec.labels)
+    parent_classes = read_class_names(parent.weights, spec.labels)
     classes = [*parent_classes, *(c for c in dataset.classes if c not in parent_classes)]
     training_set = build_training_set(
         dataset, split, classes, run_dir / "data", max_background_share=spec.max_background_share,

@@ -8,7 +8,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import yaml
 
 from finetune.dataset import ManifestEntry, SiteDataset
@@ -70,16 +69,6 @@ def build_training_set(
 
 
 def held_out_frames(dataset: SiteDataset, ids: list[str]) -> list[HeldOutFrame]:
-    """The held-out samples with their boxes in pixels, for evaluation."""
+    """The held-out samples with their labels, for evaluation."""
     by_id = {entry.id: entry for entry in dataset.entries()}
-    frames = []
-    for sample_id in ids:
-        entry = by_id[sample_id]
-        path = dataset.image_path(entry)
-        height, width = cv2.imread(str(path)).shape[:2]
-        boxes = [
-            (name, ((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height))
-            for name, (cx, cy, w, h) in dataset.read_boxes(entry)
-        ]
-        frames.append(HeldOutFrame(path, boxes))
-    return frames
+    return [HeldOutFrame(dataset.image_path(by_id[i]), dataset.read_boxes(by_id[i])) for i in ids]

@@ -47,18 +47,16 @@ def _fail(message: str) -> int:
 
 
 def _labeler(config: VigilConfig):
-    from detector import YoloDetector
+    """The live model as the pseudo-labeller of imports and feedback, at the pipeline's input size."""
     from finetune.pseudo_labels import PseudoLabeler
     from finetune.registry import ModelRegistry
 
     pseudo = config.finetune.pseudo_labels
-    live = ModelRegistry(config.finetune.models_dir, config.detector.model).live()
-    detector = YoloDetector(
-        live.weights, imgsz=config.detector.imgsz, conf=min([pseudo.min_score, *pseudo.class_min_score.values()]),
-        device=config.detector.device, labels=config.detector.labels, agnostic_nms=False,
+    return PseudoLabeler.from_weights(
+        ModelRegistry(config.finetune.models_dir, config.detector.model).live().weights,
+        imgsz=config.detector.imgsz, device=config.detector.device, labels=config.detector.labels,
+        min_score=pseudo.min_score, class_min_score=pseudo.class_min_score,
     )
-    detector.warm_up()
-    return PseudoLabeler(detector, pseudo.min_score, pseudo.class_min_score)
 
 
 def _import(args: argparse.Namespace, config: VigilConfig) -> int:

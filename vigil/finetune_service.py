@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts import AlertStore
-from finetune.dataset import SiteDataset, check_dataset_name
+from finetune.dataset import SiteDataset, check_dataset_name, dataset_names
 from finetune.jobs import JobRunner, JobStore
 from finetune.registry import ModelRegistry
 from finetune.training import TrainingParams
@@ -65,8 +65,7 @@ class SiteFinetuning:
     def datasets(self) -> list[dict[str, Any]]:
         """A summary of each dataset (samples, clips, boxes per class)."""
         root = Path(self.config.finetune.datasets_dir)
-        folders = sorted(p.parent for p in root.glob("*/data.yaml")) if root.is_dir() else []
-        return [SiteDataset(folder).summary() for folder in folders]
+        return [SiteDataset(root / name).summary() for name in dataset_names(root)]
 
     def start(self, dataset: str, *, feedback: bool, requested_by: str, promote: bool = True, **params: Any) -> int:
         """Start a job in a child process; raises JobBusy while one runs, DatasetError for an unknown dataset."""
