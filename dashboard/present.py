@@ -42,6 +42,7 @@ def camera_record(health: CameraHealth, now: float) -> dict[str, Any]:
         "fps_in": round(health.fps_in, 2),
         "fps_out": round(health.fps_out, 2),
         "dropped": health.dropped,
+        "motion_skipped": health.skipped,
         "reconnects": health.reconnects,
         "last_error": health.last_error,
         "last_frame_age_s": age,

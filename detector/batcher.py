@@ -1,4 +1,4 @@
-"""The batcher thread: latest frames of all cameras → one inference call → per-camera tracks."""
+"""The batcher thread: latest frames of its cameras → one inference call → detections handed on per frame."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import supervision as sv
 
 from detector.model import YoloDetector
-from detector.tracking import CameraTrackers
 from streamer import Frame, HealthMonitor, LatestFrameBoard
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,14 @@ log = logging.getLogger(__name__)
 DetectionSink = Callable[[Frame, sv.Detections], None]
 
 
+def on_full_image(frame: Frame, detections: sv.Detections) -> sv.Detections:
+    """Boxes found on `frame.model_input` moved to `frame.image` pixels, which rules, snapshots and clips use."""
+    scale = frame.model_input_scale
+    return detections if scale == 1 or len(detections) == 0 else replace(detections, xyxy=detections.xyxy * scale)
+
+
 class BatchStats:
-    """Batch sizes and frame latencies (decode → tracked detections), thread-safe."""
+    """Batch sizes and frame latencies (decode → detections), thread-safe."""
 
     def __init__(self, latency_window: int = 5000) -> None:
         self._lock = threading.Lock()
@@ -66,8 +72,10 @@ class BatchStats:
 
 
 class Batcher(threading.Thread):
-    """Serves every camera with one detector: gathers, infers once, tracks per camera, hands on.
+    """Serves the cameras of one board with one detector: stacks their frames, infers once, hands each frame on.
 
+    It does nothing else: `sink` gets each frame's detections in `frame.image` pixels, and tracking, rules
+    and publishing are its business; it must not block (the pipeline's sink queues to per-camera workers).
     Runs until the board is closed and drained.
     """
 
@@ -75,17 +83,15 @@ class Batcher(threading.Thread):
         self,
         board: LatestFrameBoard,
         detector: YoloDetector,
-        trackers: CameraTrackers,
         sink: DetectionSink,
         health: HealthMonitor,
         *,
         max_batch: int = 16,
         max_wait_s: float = 0.025,
     ) -> None:
-        super().__init__(name="batcher", daemon=True)
+        super().__init__(name=f"batcher-{detector.device}", daemon=True)
         self._board = board
         self.detector = detector
-        self._trackers = trackers
         self._sink = sink
         self._health = health
         self.max_batch = max_batch
@@ -110,7 +116,7 @@ class Batcher(threading.Thread):
                 return
 
     def process(self, frames: list[Frame]) -> None:
-        """Detect, track and hand on one batch; a batch the model fails on is logged and skipped."""
+        """Detect and hand on one batch; a batch the model fails on is logged and skipped."""
         with self._swap_lock:
             if self._next_detector is not None:
                 self.detector, self._next_detector = self._next_detector, None
@@ -118,7 +124,7 @@ class Batcher(threading.Thread):
                 log.info("detector swapped: now %s, classes %s", self.detector.weights, self.detector.class_names)
         started = time.monotonic()
         try:
-            detections = self.detector.detect([frame.image for frame in frames])
+            detections = self.detector.detect([frame.model_input for frame in frames])
         except Exception:
             log.exception("inference failed on a batch of %d frame(s) from %s", len(frames), sorted({f.camera for f in frames}))
             return
@@ -126,10 +132,9 @@ class Batcher(threading.Thread):
         latencies_ms = []
         for frame, frame_detections in zip(frames, detections, strict=True):
             self._health.frame_out(frame.camera)
-            tracked = self._trackers.update(frame.camera, frame_detections, timestamp=frame.pts)
             latencies_ms.append((time.monotonic() - frame.read_clock) * 1000)
             try:
-                self._sink(frame, tracked)
+                self._sink(frame, on_full_image(frame, frame_detections))
             except Exception:
                 log.exception("camera %s: handling detections failed", frame.camera)
         self.stats.record(len(frames), inference_ms, latencies_ms)

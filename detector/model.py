@@ -11,21 +11,18 @@ import supervision as sv
 import torch
 from ultralytics import YOLO
 
+from detector.backends import resolve_device
 from detector.weights import resolve_weights
 
 log = logging.getLogger(__name__)
 
-
-def resolve_device(device: str) -> str:
-    """`auto` becomes `cuda:0` when a GPU is usable, else `cpu`; anything else is kept."""
-    if device == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    return device
+__all__ = ["YoloDetector", "read_class_names", "remapped_names", "resolve_device"]
 
 
 def remapped_names(yolo: YOLO, labels: Mapping[str, str]) -> list[str]:
     """The loaded model's class names after remapping by `labels`, in class-id order."""
-    return [labels.get(yolo.names[i], yolo.names[i]) for i in range(len(yolo.names))]
+    names = yolo.names  # an exported model's backend is loaded anew on every read of `names`
+    return [labels.get(names[i], names[i]) for i in range(len(names))]
 
 
 def read_class_names(model: str, labels: Mapping[str, str]) -> list[str]:
@@ -34,10 +31,11 @@ def read_class_names(model: str, labels: Mapping[str, str]) -> list[str]:
 
 
 class YoloDetector:
-    """Ultralytics YOLO weights behind a batch-in, detections-out call.
+    """Ultralytics YOLO weights, or their OpenVINO/ONNX/TensorRT export, behind a batch-in, detections-out call.
 
-    Class names are remapped by `labels` (e.g. `Normal` → `person`); fp16 is
-    used on CUDA.
+    Class names are remapped by `labels` (e.g. `Normal` → `person`). `backend`
+    and `precision` say what `model` is (`detector.loading` picks them); a
+    PyTorch model runs fp16 on CUDA unless `precision` is fp32.
 
     Example:
         >>> det = YoloDetector("default", imgsz=320)  # doctest: +SKIP
@@ -55,10 +53,14 @@ class YoloDetector:
         labels: Mapping[str, str] | None = None,
         agnostic_nms: bool = True,
         cpu_threads: int | None = None,
+        backend: str = "pytorch",
+        precision: str = "auto",
     ) -> None:
         self.weights = resolve_weights(model)
         self.device = resolve_device(device)
-        self.half = self.device.startswith("cuda")
+        self.backend = backend
+        self.half = backend == "pytorch" and self.device.startswith("cuda") and precision != "fp32"
+        self.precision = "fp16" if self.half else ("fp32" if precision == "auto" else precision)
         self.cpu_threads = cpu_threads or os.cpu_count() or 1
         self.model = YOLO(self.weights, task="detect")
         """The Ultralytics model; `detect` calls its `predict` with `predict_options`."""
@@ -73,7 +75,8 @@ class YoloDetector:
         }
         self.class_names = remapped_names(self.model, labels or {})
         self._class_name_array = np.array(self.class_names)
-        log.info("detector: %s on %s%s, classes %s", self.weights, self.device, " fp16" if self.half else "", self.class_names)
+        log.info("detector: %s (%s %s) on %s, classes %s", self.weights, backend, self.precision, self.device,
+                 self.class_names)
 
     def warm_up(self, batch: int = 1, shape: tuple[int, int] = (480, 640)) -> None:
         """Run the model once so the first real batch pays no start-up cost.

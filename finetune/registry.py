@@ -1,7 +1,8 @@
 """The model registry: versions with their metrics and lineage, the live pointer, promote and rollback.
 
     data/models/
-        v0001/weights.pt, v0001/meta.json
+        v0001/weights.pt, v0001/meta.json, v0001/exports/   (OpenVINO/ONNX/TensorRT exports)
+        exports/      exports of `base`
         live.json     {"live": "v0002", "previous": ["base", "v0001"], "log": [...]}
 
 `base` is the model named by `detector.model` in the config. Promotion and
@@ -87,6 +88,10 @@ class ModelRegistry:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, self.root / "live.json")
+
+    def exports_dir(self, version: ModelVersion) -> Path:
+        """Where backend exports of `version` are cached: inside its folder; `exports/` for base."""
+        return self.root / "exports" if version.version == BASE_VERSION else self.root / version.version / "exports"
 
     def versions(self) -> list[ModelVersion]:
         """`base` first, then every registered version, oldest first."""

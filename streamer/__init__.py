@@ -3,6 +3,7 @@
 from streamer.board import LatestFrameBoard
 from streamer.frame import Frame
 from streamer.health import CameraHealth, CameraState, HealthMonitor
+from streamer.motion import MotionSettings
 from streamer.reader import CameraReader, ReaderSettings
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "Frame",
     "HealthMonitor",
     "LatestFrameBoard",
+    "MotionSettings",
     "ReaderSettings",
 ]

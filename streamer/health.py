@@ -33,6 +33,8 @@ class CameraHealth:
     frames_out: int = 0
     dropped: int = 0
     """Sampled frames replaced before the detector took them."""
+    skipped: int = 0
+    """Sampled frames the motion gate kept from the detector (nothing moved, nothing tracked)."""
     reconnects: int = 0
     """Reconnect attempts scheduled so far."""
     last_error: str | None = None
@@ -125,6 +127,12 @@ class HealthMonitor:
         with self._changed:
             counters = self._cameras[camera]
             counters.health = replace(counters.health, dropped=counters.health.dropped + 1)
+            self._changed.notify_all()
+
+    def frame_skipped(self, camera: str) -> None:
+        with self._changed:
+            counters = self._cameras[camera]
+            counters.health = replace(counters.health, skipped=counters.health.skipped + 1)
             self._changed.notify_all()
 
     def snapshot(self) -> dict[str, CameraHealth]:

@@ -1,16 +1,22 @@
-"""A camera reader thread: decode, sample, pace, hand over, reconnect."""
+"""A camera reader thread: decode, sample, gate on motion, shrink, hand over, reconnect."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import av
+import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from streamer.backoff import Backoff
 from streamer.board import BoardClosed, LatestFrameBoard
-from streamer.frame import Frame
+from streamer.frame import Frame, shrink_to_fit
 from streamer.health import CameraState, HealthMonitor
+from streamer.motion import Box, MotionDetector, MotionGate, MotionSettings
 from streamer.sampling import DetectRateSampler
 from streamer.source import StreamError, VideoStream, is_network_url, redact_url
 
@@ -32,6 +38,10 @@ class ReaderSettings:
     reconnect_initial_s: float = 1.0
     reconnect_max_s: float = 30.0
     reconnect_multiplier: float = 2.0
+    motion: MotionSettings = MotionSettings(enabled=False)
+    """Off unless given: a bare reader hands over every sampled frame; the config turns motion on by default."""
+    detect_size: int | None = None
+    """The detector's input size: frames get a `detect_image` whose longer side is at most this."""
 
 
 class CameraReader(threading.Thread):
@@ -40,9 +50,22 @@ class CameraReader(threading.Thread):
     Network cameras reconnect with capped exponential backoff after any error
     or end of stream. Files fail at once on an error (retrying cannot mend a
     corrupt file), loop when asked, and otherwise end.
+
+    With motion on, a sampled frame goes to the board only when the motion
+    gate lets it through (`has_active_tracks` tells the gate whether the
+    camera still tracks something); the others are counted as skipped and
+    never converted to BGR.
     """
 
-    def __init__(self, camera: str, settings: ReaderSettings, board: LatestFrameBoard, health: HealthMonitor) -> None:
+    def __init__(
+        self,
+        camera: str,
+        settings: ReaderSettings,
+        board: LatestFrameBoard,
+        health: HealthMonitor,
+        *,
+        has_active_tracks: Callable[[], bool] = lambda: False,
+    ) -> None:
         super().__init__(name=f"reader-{camera}", daemon=True)
         self.camera = camera
         self.settings = settings
@@ -52,6 +75,8 @@ class CameraReader(threading.Thread):
         self._network = is_network_url(settings.url)
         self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s, settings.reconnect_multiplier)
         self._sampler = DetectRateSampler(settings.detect_fps)
+        self._has_active_tracks = has_active_tracks
+        self._greyscaler = VideoReformatter()
         self._index = 0
         self._next_stream_time = 0.0
         health.register(camera)
@@ -103,6 +128,9 @@ class CameraReader(threading.Thread):
         wait_for_free_slot = not settings.realtime and not self._network
         with VideoStream(settings.url, settings.open_timeout_s, settings.read_timeout_s) as stream:
             self._sampler.reset()
+            # A new session may bring a new resolution or view: motion starts from a fresh background.
+            motion = MotionDetector(settings.motion)
+            gate = MotionGate(settings.motion.check_every_s)
             session_start_clock: float | None = None
             first_pts = 0.0
             stream_offset = self._next_stream_time
@@ -124,21 +152,39 @@ class CameraReader(threading.Thread):
                 wall_time = time.time()
                 self._health.frame_in(self.camera, wall_time)
                 self._index += 1
-                if self._sampler.take(stream_time):
-                    if wait_for_free_slot:
-                        self._board.wait_until_free(self.camera)
-                    frame = Frame(
-                        camera=self.camera,
-                        index=self._index - 1,
-                        pts=stream_time,
-                        wall_time=wall_time,
-                        read_clock=time.monotonic(),
-                        image=av_frame.to_ndarray(format="bgr24"),
-                    )
-                    self._board.put(frame)
+                if not self._sampler.take(stream_time):
+                    continue
+                moved: tuple[Box, ...] = ()
+                if settings.motion.enabled:
+                    moved = motion.detect(self._grey(av_frame))
+                    if not gate.admit(stream_time, moving=bool(moved), tracking=self._has_active_tracks()):
+                        self._health.frame_skipped(self.camera)
+                        continue
+                if wait_for_free_slot:
+                    self._board.wait_until_free(self.camera)
+                image = av_frame.to_ndarray(format="bgr24")
+                frame = Frame(
+                    camera=self.camera,
+                    index=self._index - 1,
+                    pts=stream_time,
+                    wall_time=wall_time,
+                    read_clock=time.monotonic(),
+                    image=image,
+                    detect_image=shrink_to_fit(image, settings.detect_size),
+                    motion=moved,
+                )
+                self._board.put(frame)
             if not self._network and stream.expected_frames and decoded < stream.expected_frames * _TRUNCATION_TOLERANCE:
                 message = f"{settings.url}: video ended after {decoded} of {stream.expected_frames} frames (truncated file?)"
                 log.warning("camera %s: %s", self.camera, message)
                 self._health.record_error(self.camera, message)
                 if decoded == 0:
                     raise StreamError(f"{settings.url}: no decodable video frames")
+
+    def _grey(self, av_frame: av.VideoFrame) -> np.ndarray:
+        """The small grey picture motion is computed on, scaled by swscale straight from the decoded frame."""
+        width, height = self.settings.motion.motion_size(av_frame.width, av_frame.height)
+        small = self._greyscaler.reformat(
+            av_frame, width=width, height=height, format="gray", interpolation=Interpolation.AREA
+        )
+        return small.to_ndarray()

@@ -31,19 +31,38 @@ class RtspServerError(RuntimeError):
 
 
 class RtspServer:
-    """tests/rtsp_server.py run by the system python; can be killed and started again on the same port."""
+    """tests/rtsp_server.py run by the system python; can be killed and started again on the same port.
 
-    def __init__(self, video: Path, port: int | None = None, path: str = "/cam", ready_timeout_s: float = 20.0) -> None:
+    With `sub_path` and `sub_width` it also serves the video scaled to that width at `sub_url`.
+    """
+
+    def __init__(
+        self,
+        video: Path,
+        port: int | None = None,
+        path: str = "/cam",
+        ready_timeout_s: float = 20.0,
+        sub_path: str | None = None,
+        sub_width: int | None = None,
+    ) -> None:
+        assert (sub_path is None) == (sub_width is None), "a sub-stream needs both its path and its width"
         self.video = video
         self.port = port or free_port()
         self.path = path
         self.ready_timeout_s = ready_timeout_s
+        self.sub_path = sub_path
+        self.sub_width = sub_width
         self._process: subprocess.Popen[str] | None = None
         self._stderr = None
 
     @property
     def url(self) -> str:
         return f"rtsp://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def sub_url(self) -> str:
+        assert self.sub_path is not None, "this server has no sub-stream"
+        return f"rtsp://127.0.0.1:{self.port}{self.sub_path}"
 
     def start(self) -> None:
         """Start the server and return once it prints READY; raises RtspServerError otherwise."""
@@ -52,6 +71,8 @@ class RtspServer:
             raise RtspServerError(f"{SYSTEM_PYTHON} is missing; install python3 and: apt-get install {DEBIAN_PACKAGES}")
         self._stderr = tempfile.TemporaryFile(mode="w+")
         command = [str(SYSTEM_PYTHON), str(SERVER_SCRIPT), "--port", str(self.port), "--path", self.path]
+        if self.sub_path is not None:
+            command += ["--sub-path", self.sub_path, "--sub-width", str(self.sub_width)]
         self._process = subprocess.Popen(
             [*command, "--video", str(self.video)],
             stdout=subprocess.PIPE,

@@ -1,4 +1,8 @@
-"""A tiny GStreamer RTSP server that streams a video file as H.264 on 127.0.0.1; prints READY <url> once listening."""
+"""A tiny GStreamer RTSP server that streams a video file as H.264 on 127.0.0.1; prints READY <url> once listening.
+
+With `--sub-path` and `--sub-width` it also serves the same video scaled to that width (aspect kept), as a
+camera's low-resolution sub-stream; READY then names the main URL.
+"""
 
 import argparse
 import sys
@@ -14,6 +18,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/cam")
     parser.add_argument("--video", required=True)
+    parser.add_argument("--sub-path")
+    parser.add_argument("--sub-width", type=int)
     args = parser.parse_args()
 
     # Imported here, not at the top: pytest's --doctest-modules imports this file with the venv's python.
@@ -27,22 +33,29 @@ def main() -> None:
         sys.exit(f"cannot load GStreamer's RTSP server ({error}); install: apt-get install {DEBIAN_PACKAGES}")
 
     Gst.init(None)
-    elements = ("filesrc", "decodebin", "videoconvert", "x264enc", "rtph264pay")
+    elements = ("filesrc", "decodebin", "videoconvert", "videoscale", "x264enc", "rtph264pay")
     missing = [name for name in elements if not Gst.ElementFactory.find(name)]
     if missing:
         sys.exit(f"missing GStreamer elements {missing}; install: apt-get install {DEBIAN_PACKAGES}")
 
-    factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(
-        f'( filesrc location="{args.video}" ! decodebin ! videoconvert '
-        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 "
-        "! rtph264pay name=pay0 pt=96 config-interval=1 )"
-    )
-    factory.set_shared(True)
+    def factory(scale: str = "") -> GstRtspServer.RTSPMediaFactory:
+        media = GstRtspServer.RTSPMediaFactory()
+        media.set_launch(
+            f'( filesrc location="{args.video}" ! decodebin ! videoconvert {scale}'
+            "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 "
+            "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        )
+        media.set_shared(True)
+        return media
+
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
-    server.get_mount_points().add_factory(args.path, factory)
+    server.get_mount_points().add_factory(args.path, factory())
+    if args.sub_path:
+        # Width only: videoscale picks the height that keeps the display aspect ratio.
+        scale = f"! videoscale ! video/x-raw,width={args.sub_width},pixel-aspect-ratio=1/1 "
+        server.get_mount_points().add_factory(args.sub_path, factory(scale))
     if not server.attach(None):
         sys.exit(f"cannot listen on 127.0.0.1:{args.port}")
     print(f"READY rtsp://127.0.0.1:{args.port}{args.path}", flush=True)

@@ -42,16 +42,17 @@ def test_four_cameras_share_batches_and_get_their_own_detections(variant_clips, 
     received: dict[str, list[tuple[Frame, sv.Detections]]] = defaultdict(list)
     lock = threading.Lock()
 
+    trackers = CameraTrackers(TrackerSettings(), {name: 10.0 for name in variant_clips})
+
     def sink(frame: Frame, detections: sv.Detections) -> None:
         with lock:
-            received[frame.camera].append((frame, detections))
+            received[frame.camera].append((frame, trackers.update(frame.camera, detections, timestamp=frame.pts)))
 
     readers = [
         CameraReader(name, ReaderSettings(url=str(path), detect_fps=10, realtime=False), board, health)
         for name, path in variant_clips.items()
     ]
-    trackers = CameraTrackers(TrackerSettings(), {name: 10.0 for name in variant_clips})
-    batcher = Batcher(board, small_detector, trackers, sink, health, max_batch=16, max_wait_s=0.05)
+    batcher = Batcher(board, small_detector, sink, health, max_batch=16, max_wait_s=0.05)
     batcher.start()
     for reader in readers:
         reader.start()

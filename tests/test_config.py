@@ -132,6 +132,41 @@ def test_camera_names_must_be_safe_for_paths(write_config, sample_video) -> None
     assert any(p.startswith("cameras.../etc") for p in problems_of(write_config, config))
 
 
+def test_camera_motion_keys_replace_only_the_global_ones_they_name(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["motion"] = {"threshold": 30, "mask": [[[0, 0], [0.2, 0], [0.2, 0.2]]], "check_every_s": 10}
+    config["cameras"]["lobby"]["motion"] = {"min_area": 0.01, "mask": []}
+    config["cameras"]["gate"] = {"url": "rtsp://10.0.0.5/main", "detect_url": "sub.mp4"}
+    loaded = load_config(write_config(config))
+    lobby, gate = (loaded.motion.overridden_by(loaded.cameras[name].motion).settings() for name in ("lobby", "gate"))
+    assert (lobby.enabled, lobby.threshold, lobby.min_area, lobby.mask, lobby.check_every_s) == (
+        True, 30, 0.01, (), 10.0
+    )
+    assert gate.mask == (((0.0, 0.0), (0.2, 0.0), (0.2, 0.2)),) and gate.min_area == loaded.motion.min_area
+    assert loaded.cameras["gate"].detect_url == str(write_config(config).parent / "sub.mp4"), "relative to the file"
+    assert loaded.cameras["lobby"].detect_url is None
+
+
+def test_bad_motion_keys_name_the_field(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["motion"] = {"mask": [[[0, 0], [1.5, 0], [1, 1]]], "sensitivity": 3, "threshold": 0}
+    config["cameras"]["lobby"]["motion"] = {"mask": [[[0, 0], [1, 1]]], "enable": False}
+    problems = problems_of(write_config, config)
+    assert any(p.startswith("motion.mask.0.1.0:") and "1.5" in p for p in problems), problems
+    assert "motion.sensitivity: unknown key" in problems
+    assert any(p.startswith("motion.threshold:") for p in problems), problems
+    assert any(p.startswith("cameras.lobby.motion.mask.0:") for p in problems), problems
+    assert "cameras.lobby.motion.enable: unknown key" in problems
+
+
+def test_a_bad_detect_url_is_rejected_without_leaking_the_password(write_config, sample_video) -> None:
+    config = good_config(sample_video)
+    config["cameras"]["lobby"]["detect_url"] = "ftp://admin:hunter2@10.0.0.9/sub"
+    [problem] = problems_of(write_config, config)
+    assert problem.startswith("cameras.lobby.detect_url: unsupported URL scheme 'ftp'")
+    assert "hunter2" not in problem
+
+
 def test_not_yaml_and_missing_file(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("cameras: [unclosed\n")

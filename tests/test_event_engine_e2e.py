@@ -72,7 +72,7 @@ def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_vi
     assert result.returncode == 0, result.stderr[-3000:]
     alerts = rows(tmp_path / "vigil.db")
     by_rule = {rule: [a for a in alerts if a["rule"] == rule] for rule in ("seen", "loitering", "crossing", "crowd")}
-    assert all(by_rule.values()), {rule: len(found) for rule, found in by_rule.items()}
+    assert all(by_rule.values()), ({rule: len(found) for rule, found in by_rule.items()}, result.stderr[-3000:])
     assert not [a for a in alerts if a["rule"] == "night-watch"], "a rule outside its schedule raises nothing"
 
     durations = []

@@ -181,6 +181,7 @@ def test_a_running_pipeline_swaps_models_between_batches(site: Site):
     from vigil.pipeline import Pipeline
 
     pipeline = Pipeline(load_config(site.config))
+    [batcher] = pipeline.detection.batchers
     registry = site.registry()
 
     def more_frames(count: int) -> None:
@@ -190,16 +191,18 @@ def test_a_running_pipeline_swaps_models_between_batches(site: Site):
     pipeline.start()
     try:
         more_frames(3)
-        assert PACKAGE_CLASS not in pipeline.batcher.detector.class_names
+        assert PACKAGE_CLASS not in batcher.detector.class_names
+        assert batcher.detector.backend == "openvino", "the default backend on CPU, exported at start"
         registry.promote("v0001", "test")
         assert pipeline.model_watcher.wait_for("v0001", timeout=60)
         more_frames(3)
-        assert pipeline.batcher.swaps == 1 and PACKAGE_CLASS in pipeline.batcher.detector.class_names
+        assert batcher.swaps == 1 and PACKAGE_CLASS in batcher.detector.class_names
+        assert (registry.root / "v0001" / "exports").is_dir(), "the promoted version was exported before the swap"
         assert 'vigil_detector_model_info{version="v0001"} 1' in pipeline._metric_lines()
         registry.rollback("test")
         assert pipeline.model_watcher.wait_for("base", timeout=60)
         more_frames(3)
-        assert pipeline.batcher.swaps == 2 and pipeline.batcher.detector.class_names == ["person", "fallen_person"]
+        assert batcher.swaps == 2 and batcher.detector.class_names == ["person", "fallen_person"]
         assert pipeline.health.snapshot()["lobby"].dropped == 0, "a file source loses no frame across swaps"
     finally:
         pipeline.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from detector import Batcher, CameraTrackers, TrackerSettings, YoloDetector, resolve_weights
+from detector import Batcher, YoloDetector, resolve_weights
 from finetune.registry import ModelRegistry
 from streamer import HealthMonitor, LatestFrameBoard
 from vigil.model_watch import LiveModelWatcher
@@ -13,10 +13,11 @@ from vigil.model_watch import LiveModelWatcher
 def _watcher(tmp_path, small_detector, needs: set[str]) -> tuple[LiveModelWatcher, Batcher, ModelRegistry]:
     registry = ModelRegistry(tmp_path / "models", base_model="default")
     health = HealthMonitor()
-    batcher = Batcher(LatestFrameBoard(), small_detector, CameraTrackers(TrackerSettings(), {}), lambda *_: None, health)
+    batcher = Batcher(LatestFrameBoard(), small_detector, lambda *_: None, health)
     watcher = LiveModelWatcher(
-        registry, registry.live(), batcher,
-        load=lambda version: YoloDetector(version.weights, imgsz=320, device="cpu"),
+        registry, registry.live(),
+        load=lambda version: [YoloDetector(version.weights, imgsz=320, device="cpu")],
+        swap=lambda detectors: batcher.swap_detector(detectors[0]),
         check=lambda detector: [f"no class {name}" for name in sorted(needs - set(detector.class_names))],
     )
     return watcher, batcher, registry

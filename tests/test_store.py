@@ -43,13 +43,13 @@ def test_schema_is_created_by_migration_in_wal_mode(tmp_path) -> None:
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0005",)]
         columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
         action_columns = {row[1] for row in db.execute("PRAGMA table_info(alert_actions)")}
         [foreign_key] = db.execute("PRAGMA foreign_key_list(alert_actions)").fetchall()
     assert columns == {
         "id", "camera", "rule", "kind", "label", "track_id", "score", "severity", "started_at", "ended_at", "status",
-        "snapshot_path", "box", "zone", "line", "count", "clip_path", "details",
+        "snapshot_path", "box", "zone", "line", "count", "clip_path", "details", "alert_key",
     }
     assert action_columns == {"id", "alert_id", "at", "actor", "action", "note"}
     assert (foreign_key[2], foreign_key[3], foreign_key[4], foreign_key[6]) == ("alerts", "alert_id", "id", "CASCADE")
@@ -78,7 +78,7 @@ def test_naive_times_are_refused(tmp_path) -> None:
 
 def test_writer_saves_the_snapshot_before_the_row_and_ends_alerts(tmp_path) -> None:
     store = AlertStore(tmp_path / "vigil.db")
-    writer = AlertWriter(store, tmp_path / "media")
+    writer = AlertWriter(store, tmp_path / "media", journal_dir=tmp_path / "journal")
     writer.start()
     image = np.full((240, 320, 3), 90, np.uint8)
     started = alert()

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
+from streamer.motion import MotionSettings
 from streamer.source import NETWORK_SCHEMES, redact_url
 from vigil.rule_config import Name, RuleConfig
 
@@ -55,9 +56,44 @@ class ReconnectConfig(_Section):
     multiplier: float = Field(2.0, ge=1.0)
 
 
+_MOTION = MotionSettings()
+
+
+class MotionConfig(_Section):
+    """Motion gating: a sampled frame goes to the detector only when something moves or is tracked."""
+
+    enabled: bool = _MOTION.enabled
+    threshold: int = Field(_MOTION.threshold, ge=1, le=255)
+    """Grey-level difference from the background (after blur) that counts as movement; sensor noise stays far below."""
+    min_area: Fraction = _MOTION.min_area
+    """Smallest moving blob, as a fraction of the frame's area."""
+    mask: list[Polygon] = Field(default_factory=list)
+    """Polygons in relative coordinates (as zones) whose motion is ignored."""
+    check_every_s: PositiveFloat = _MOTION.check_every_s
+    """With nothing moving or tracked, one frame per this many stream seconds still goes to the detector."""
+
+    def overridden_by(self, override: MotionConfig | None) -> MotionConfig:
+        """These settings with the keys given in `override` (a camera's `motion:`) replaced."""
+        if override is None:
+            return self
+        return self.model_copy(update={key: getattr(override, key) for key in override.model_fields_set})
+
+    def settings(self) -> MotionSettings:
+        """The frozen form a camera reader takes."""
+        return MotionSettings(
+            enabled=self.enabled,
+            threshold=self.threshold,
+            min_area=self.min_area,
+            mask=tuple(tuple(polygon) for polygon in self.mask),
+            check_every_s=self.check_every_s,
+        )
+
+
 class CameraConfig(_Section):
     url: str
     """A file path, or rtsp://, rtsps://, http:// or https:// URL (credentials may use ${ENV})."""
+    detect_url: str | None = None
+    """A low-resolution sub-stream the detector reads instead of `url`; zones are relative, so they hold on both."""
     detect_fps: PositiveFloat = 5.0
     """Frames per second sent to the detector, sampled by timestamp."""
     loop: bool = False
@@ -72,10 +108,14 @@ class CameraConfig(_Section):
     """Polygons in relative coordinates (0–1, origin top-left); concave is fine."""
     lines: dict[Name, Segment] = Field(default_factory=dict)
     """Directed segments start → end in relative coordinates."""
+    motion: MotionConfig | None = None
+    """The keys given here replace those of the top-level `motion` for this camera."""
 
-    @field_validator("url")
+    @field_validator("url", "detect_url")
     @classmethod
-    def _known_scheme(cls, url: str) -> str:
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
         if "://" in url:
             scheme = url.split("://", 1)[0].lower()
             if scheme not in NETWORK_SCHEMES and scheme != "file":
@@ -106,8 +146,17 @@ class DetectorConfig(_Section):
     imgsz: PositiveInt = 640
     conf: float = Field(0.35, ge=0, le=1)
     iou: float = Field(0.5, ge=0, le=1)
-    device: str = "auto"
-    """`auto` (CUDA with fp16 when available, else CPU), `cpu`, `cuda:0`, …"""
+    device: str | Annotated[list[str], Field(min_length=1)] = "auto"
+    """`auto` (every CUDA GPU when there is one, else the CPU), `cpu`, `cuda:0`, or a list such as
+    `[cuda:0, cuda:1]`: one batcher per device, each camera on the least-loaded one."""
+    backend: Literal["auto", "pytorch", "openvino", "onnx", "tensorrt"] = "auto"
+    """`auto`: TensorRT on CUDA when installed, else PyTorch; OpenVINO on CPU. Exports are cached in the registry."""
+    precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
+    """`auto`: fp16 on CUDA, fp32 on CPU. int8 is calibrated on site frames and used only if it agrees with fp32."""
+    int8_min_agreement: float = Field(0.9, ge=0, le=1)
+    """Box agreement with fp32 (IoU 0.5) each class must reach on held-out site frames for int8 to be used."""
+    calibration_frames: PositiveInt = 80
+    """Site frames int8 is calibrated on; half as many more are held out to check it."""
     max_batch: PositiveInt = 16
     max_wait_ms: float = Field(25.0, ge=0)
     cpu_threads: PositiveInt | None = None
@@ -118,7 +167,12 @@ class DetectorConfig(_Section):
     """Model class name → name used in rules and alerts."""
     tracker: TrackerConfig = TrackerConfig()
 
-    _known_device = field_validator("device")(_check_device)
+    @field_validator("device")
+    @classmethod
+    def _known_devices(cls, device: str | list[str]) -> str | list[str]:
+        for one in [device] if isinstance(device, str) else device:
+            _check_device(one)
+        return device
 
 
 class ClipConfig(_Section):
@@ -219,9 +273,20 @@ class FinetuneConfig(_Section):
     _known_device = field_validator("device")(_check_device)
 
 
+class WorkersConfig(_Section):
+    """The camera workers: tracking, rules, live view and clips run there, off the inference thread."""
+
+    threads: PositiveInt = 2
+    """Each camera is always served by the same one of these threads."""
+    queue_frames: PositiveInt = 64
+    """Detected frames a worker may fall behind by; past that its oldest is dropped and counted."""
+
+
 class VigilConfig(_Section):
     cameras: dict[Name, CameraConfig] = Field(min_length=1)
     detector: DetectorConfig = DetectorConfig()
+    motion: MotionConfig = MotionConfig()
+    workers: WorkersConfig = WorkersConfig()
     rules: list[RuleConfig] = Field(default_factory=list)
     storage: StorageConfig = StorageConfig()
     dashboard: DashboardConfig = DashboardConfig()
@@ -292,6 +357,8 @@ def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
     for camera in config.cameras.values():
         if "://" not in camera.url:
             camera.url = resolve(camera.url)
+        if camera.detect_url is not None and "://" not in camera.detect_url:
+            camera.detect_url = resolve(camera.detect_url)
     if config.detector.model != DEFAULT_MODEL and (base / config.detector.model).exists():
         config.detector.model = resolve(config.detector.model)
     config.storage.database = resolve(config.storage.database)

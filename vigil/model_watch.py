@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from detector import Batcher, YoloDetector
+from detector import YoloDetector
 from finetune.registry import ModelRegistry, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -15,8 +15,9 @@ POLL_S = 1.0
 
 
 class LiveModelWatcher(threading.Thread):
-    """Checks the live pointer every `poll_s`; a new live version is loaded and warmed up on this thread while
-    the old model keeps serving, then handed to the batcher, which switches between two batches.
+    """Checks the live pointer every `poll_s`; a new live version is loaded (exported first when the backend
+    needs it) and warmed up on this thread, one detector per device, while the old model keeps serving; then
+    `swap` hands them to the batchers, which switch between two batches.
 
     A model that fails to load, or lacks a class the rules use, is refused and the old one kept.
     """
@@ -25,8 +26,8 @@ class LiveModelWatcher(threading.Thread):
         self,
         registry: ModelRegistry,
         running: ModelVersion,
-        batcher: Batcher,
-        load: Callable[[ModelVersion], YoloDetector],
+        load: Callable[[ModelVersion], Sequence[YoloDetector]],
+        swap: Callable[[Sequence[YoloDetector]], None],
         check: Callable[[YoloDetector], list[str]],
         poll_s: float = POLL_S,
     ) -> None:
@@ -36,8 +37,8 @@ class LiveModelWatcher(threading.Thread):
         """The version handed to the batcher last (it serves from the batch after that)."""
         self._considered = running.version
         self._problem: str | None = None
-        self._batcher = batcher
         self._load = load
+        self._swap = swap
         self._check = check
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -64,15 +65,15 @@ class LiveModelWatcher(threading.Thread):
     def _switch(self, wanted: ModelVersion) -> None:
         log.info("live model changed to %s; loading it while %s keeps serving", wanted.version, self.serving)
         try:
-            detector = self._load(wanted)
+            detectors = self._load(wanted)
         except Exception:
             log.exception("model %s failed to load; %s keeps serving", wanted.version, self.serving)
             return
-        problems = self._check(detector)
+        problems = self._check(detectors[0])
         if problems:
             log.error("model %s refused, %s keeps serving: %s", wanted.version, self.serving, "; ".join(problems))
             return
-        self._batcher.swap_detector(detector)
+        self._swap(detectors)
         with self.changed:
             self.serving = wanted.version
             self.changed.notify_all()

@@ -15,35 +15,26 @@ from alerts.writer import ClipSaved, PurgeExpired
 from alerts.users import UserStore
 from dashboard import DashboardServices
 from dashboard.live import LiveHub
-from detector import Batcher, CameraTrackers, TrackerSettings, YoloDetector
-from streamer import CameraReader, CameraState, Frame, HealthMonitor, LatestFrameBoard, ReaderSettings
-from vigil.config import CameraConfig, ConfigError, DetectorConfig, VigilConfig, check_rule_classes
-from finetune.registry import BASE_VERSION, ModelRegistry
+from detector import CameraTrackers, TrackerSettings, YoloDetector
+from detector.placement import detection_devices
+from finetune.registry import BASE_VERSION, ModelRegistry, ModelVersion
+from streamer import CameraReader, CameraState, Frame, HealthMonitor, ReaderSettings
+from vigil.camera_workers import CameraWorkers
+from vigil.config import CameraConfig, ConfigError, VigilConfig, check_rule_classes
+from vigil.detection import DetectionStage, build_detector
 from vigil.model_watch import LiveModelWatcher
 from vigil.rule_factory import build_rules, camera_shapes
+from vigil.track_activity import TrackActivity
 
 log = logging.getLogger(__name__)
 
 
-def build_detector(config: DetectorConfig, weights: str | None = None) -> YoloDetector:
-    """The configured detector, warmed up; `weights` (a registry version's) replaces `config.model`."""
-    detector = YoloDetector(
-        weights or config.model,
-        imgsz=config.imgsz,
-        conf=config.conf,
-        iou=config.iou,
-        device=config.device,
-        labels=config.labels,
-        agnostic_nms=config.agnostic_nms,
-        cpu_threads=config.cpu_threads,
-    )
-    detector.warm_up()
-    return detector
-
-
-def reader_settings(camera: CameraConfig) -> ReaderSettings:
+def reader_settings(camera: CameraConfig, config: VigilConfig) -> ReaderSettings:
+    """How `camera` is read: its detect stream, `config.motion` with its overrides, frames shrunk to the model size."""
     return ReaderSettings(
-        url=camera.url,
+        url=camera.detect_url or camera.url,
+        motion=config.motion.overridden_by(camera.motion).settings(),
+        detect_size=config.detector.imgsz,
         detect_fps=camera.detect_fps,
         loop=camera.loop,
         realtime=camera.realtime,
@@ -56,7 +47,11 @@ def reader_settings(camera: CameraConfig) -> ReaderSettings:
 
 
 class Pipeline:
-    """Everything `vigil run` runs: a reader per camera, one batcher, the rules, one writer.
+    """Everything `vigil run` runs: a reader per camera, a batcher per device, camera workers, one writer.
+
+    Readers hand sampled frames to their device's board; its batcher only infers and queues each frame's
+    detections to the camera's worker, which tracks, applies the rules, feeds the live view and the clips,
+    and submits alert events to the writer. `detector`, when given, serves alone (tests, benchmarks).
 
     Example:
         >>> pipeline = Pipeline(load_config("config.yaml"))  # doctest: +SKIP
@@ -70,15 +65,17 @@ class Pipeline:
         if live.version != BASE_VERSION:
             log.info("live model %s from %s (`vigil finetune rollback` returns to the one before)", live.version,
                      self.registry.root)
-        self.detector = detector or build_detector(config.detector, live.weights)
-        problems = check_rule_classes(config, self.detector.class_names)
+        devices = detection_devices(config.detector.device)
+        detectors = [detector] if detector is not None else self._load_detectors(live, devices)
+        problems = check_rule_classes(config, detectors[0].class_names)
         if problems:
             raise ConfigError("config", problems)
         self.health = HealthMonitor()
-        self.board = LatestFrameBoard(on_drop=self.health.frame_dropped)
         self.store = AlertStore(config.storage.database)
         self.shapes = camera_shapes(config)
-        self.writer = AlertWriter(self.store, config.storage.media_dir, self.shapes)
+        self.writer = AlertWriter(
+            self.store, config.storage.media_dir, render=self._draw, journal_dir=f"{config.storage.database}.journal"
+        )
         clips = config.storage.clips
         self.clips = ClipRecorder(
             config.storage.media_dir,
@@ -92,12 +89,8 @@ class Pipeline:
         )
         self.live = LiveHub(render=self._draw, jpeg_quality=config.dashboard.live_jpeg_quality)
         self.engine = AlertEngine(build_rules(config))
-        self.readers = [
-            CameraReader(name, reader_settings(camera), self.board, self.health)
-            for name, camera in config.cameras.items()
-        ]
         tracker = config.detector.tracker
-        trackers = CameraTrackers(
+        self.trackers = CameraTrackers(
             TrackerSettings(
                 activation_threshold=tracker.activation_threshold,
                 high_conf_threshold=tracker.high_conf_threshold,
@@ -106,26 +99,39 @@ class Pipeline:
             ),
             detect_fps={name: camera.detect_fps for name, camera in config.cameras.items()},
         )
-        self.batcher = Batcher(
-            self.board,
-            self.detector,
-            trackers,
-            self._on_detections,
-            self.health,
-            max_batch=config.detector.max_batch,
-            max_wait_s=config.detector.max_wait_ms / 1000,
+        self.activity = TrackActivity(hold_s=tracker.lost_track_s)
+        self.workers = CameraWorkers(
+            list(config.cameras), self._on_frame_detected, threads=config.workers.threads,
+            capacity=config.workers.queue_frames,
         )
+        self.detection = DetectionStage(config, detectors, self.workers.submit, self.health)
+        self.readers = [
+            CameraReader(
+                name, reader_settings(camera, config), self.detection.board_of(name), self.health,
+                has_active_tracks=self.activity.checker(name),
+            )
+            for name, camera in config.cameras.items()
+        ]
         self.model_watcher = LiveModelWatcher(
             self.registry,
             live,
-            self.batcher,
-            load=lambda version: build_detector(config.detector, version.weights),
-            check=lambda detector: check_rule_classes(config, detector.class_names),
+            load=lambda version: self._load_detectors(version, self.detection.devices),
+            swap=self.detection.swap,
+            check=lambda candidate: check_rule_classes(config, candidate.class_names),
         )
+
+    def _load_detectors(self, version: ModelVersion, devices: list[str]) -> list[YoloDetector]:
+        return [build_detector(self.config, self.registry, version, device) for device in devices]
 
     def _draw(self, camera: str, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
         """A frame as operators see it: boxes, labels, track ids, the camera's zones and lines."""
         return annotate(image, detections, self.shapes[camera])
+
+    def _on_frame_detected(self, frame: Frame, detections: sv.Detections) -> None:
+        """A camera worker's job for one frame: track, then everything that follows from the tracks."""
+        tracked = self.trackers.update(frame.camera, detections, timestamp=frame.pts)
+        self.activity.saw(frame.camera, tracked)
+        self._on_detections(frame, tracked)
 
     def _on_detections(self, frame: Frame, detections: sv.Detections) -> None:
         self.clips.add_frame(frame.camera, frame.pts, frame.wall_time, frame.image, detections)
@@ -153,21 +159,25 @@ class Pipeline:
         self.writer.start()
         self.clips.start()
         self.purge_expired()
-        self.batcher.start()
+        self.workers.start()
+        self.detection.start()
         self.model_watcher.start()
         for reader in self.readers:
             reader.start()
-        log.info("pipeline started: %d camera(s), detector on %s", len(self.readers), self.detector.device)
+        described = ", ".join(f"{b.detector.backend} {b.detector.precision} on {b.detector.device}"
+                              for b in self.detection.batchers)
+        log.info("pipeline started: %d camera(s), detector: %s", len(self.readers), described)
 
     def stop(self) -> None:
-        """Stop readers, drain the batcher, close open alerts, flush the store."""
+        """Stop readers, drain the batchers and the workers, close open alerts, flush the store."""
         self.model_watcher.stop()
         for reader in self.readers:
             reader.stop()
-        self.board.close()
+        self.detection.close()
         for reader in self.readers:
             reader.join(timeout=reader.settings.open_timeout_s + reader.settings.read_timeout_s)
-        self.batcher.join()
+        self.detection.join()
+        self.workers.stop()
         closing = self.engine.close_all(datetime.now(UTC))
         for event in closing:
             self.clips.end_clip(event.key, event.pts)
@@ -175,33 +185,23 @@ class Pipeline:
         self.clips.stop()
         self.writer.stop()
         self.store.close()
-        log.info("pipeline stopped: %d frames detected in %d batches", self.batcher.stats.frames, self.batcher.stats.batches)
+        stats = [batcher.stats for batcher in self.detection.batchers]
+        log.info("pipeline stopped: %d frames detected in %d batches", sum(s.frames for s in stats),
+                 sum(s.batches for s in stats))
 
     def dashboard_services(self) -> DashboardServices:
         """What the dashboard reads from a running pipeline: the store, users, camera health, detector metrics."""
         return DashboardServices(self.store, UserStore(self.store.engine), self.health.snapshot, self._metric_lines)
 
     def _metric_lines(self) -> list[str]:
-        stats = self.batcher.stats
-        lines = [
-            "# TYPE vigil_detector_frames_total counter",
-            f"vigil_detector_frames_total {stats.frames}",
-            "# TYPE vigil_detector_batches_total counter",
-            f"vigil_detector_batches_total {stats.batches}",
-            "# TYPE vigil_detector_batch_size_mean gauge",
-            f"vigil_detector_batch_size_mean {stats.mean_batch:.3f}",
-            "# TYPE vigil_detector_model_swaps_total counter",
-            f"vigil_detector_model_swaps_total {self.batcher.swaps}",
+        lines = self.detection.metric_lines()
+        lines += [
             "# TYPE vigil_detector_model_info gauge",
             f'vigil_detector_model_info{{version="{self.model_watcher.serving}"}} 1',
+            "# TYPE vigil_camera_worker_overflow_total counter",
+            *(f'vigil_camera_worker_overflow_total{{camera="{camera}"}} {self.workers.overflowed[camera]}'
+              for camera in self.config.cameras),
         ]
-        if stats.frames:
-            p50, p95 = stats.latency_percentiles_ms(50, 95)
-            lines += [
-                "# TYPE vigil_detector_latency_ms gauge",
-                f'vigil_detector_latency_ms{{quantile="0.5"}} {p50:.1f}',
-                f'vigil_detector_latency_ms{{quantile="0.95"}} {p95:.1f}',
-            ]
         return lines
 
     def finished(self) -> bool:
@@ -210,9 +210,10 @@ class Pipeline:
 
     def status_lines(self) -> list[str]:
         """One line per camera: state, fps in/out, dropped, reconnects, and the mean batch size."""
-        mean_batch = self.batcher.stats.take_interval_mean_batch()
+        mean_batches = [batcher.stats.take_interval_mean_batch() for batcher in self.detection.batchers]
         lines = []
         for health in self.health.snapshot().values():
+            mean_batch = mean_batches[self.detection.device_of[health.camera]]
             line = (
                 f"{health.camera}: {health.state} fps in {health.fps_in:.1f} out {health.fps_out:.1f} "
                 f"dropped {health.dropped} reconnects {health.reconnects} batch mean {mean_batch:.2f}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from bench.site_scene import PACKAGE_CLASS, package_scene, write_labelled_clip
+from site_scene import PACKAGE_CLASS, package_scene, write_labelled_clip
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from detector.model import resolve_device
 from finetune.dataset import SiteDataset
@@ -45,8 +45,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--pseudo-min-score", type=float, default=0.35,
                         help="the default model's boxes of old classes kept as labels from this score")
+    parser.add_argument("--label-imgsz", type=int, default=640, help="input size of the default model's pseudo-labels")
     parser.add_argument("--save", type=Path, help="write the results as JSON here")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: two short clips, one epoch, tiny size")
+    args = parser.parse_args()
+    if args.smoke:
+        args.clips, args.clip_s, args.epochs, args.imgsz, args.batch, args.label_imgsz = 2, 4.0, 1, 160, 4, 320
+    return args
 
 
 class EpochPrinter:
@@ -73,7 +78,7 @@ class EpochPrinter:
 def build_dataset(root: Path, args: argparse.Namespace, device: str) -> SiteDataset:
     """Labelled clips as a site hands them over, imported with the default model's pseudo-labels at full size."""
     labeler = PseudoLabeler.from_weights(
-        DEFAULT_MODEL, imgsz=640, device=device, labels=DEFAULT_LABELS, min_score=args.pseudo_min_score,
+        DEFAULT_MODEL, imgsz=args.label_imgsz, device=device, labels=DEFAULT_LABELS, min_score=args.pseudo_min_score,
         class_min_score={"fallen_person": 0.7},
     )
     dataset = SiteDataset.open_or_create(root / "datasets", "site", labeler.detector.class_names)

@@ -1,0 +1,112 @@
+"""The detection stage: per device a frame board, a detector and its batcher; each camera on the least-loaded device."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from detector import Batcher, YoloDetector
+from detector.batcher import DetectionSink
+from detector.exports import ExportCache
+from detector.loading import DetectorOptions, load_detector
+from detector.placement import assign_cameras
+from finetune.registry import ModelRegistry, ModelVersion
+from streamer import HealthMonitor, LatestFrameBoard
+from vigil.config import VigilConfig
+from vigil.site_frames import collect_site_frames
+
+log = logging.getLogger(__name__)
+
+
+def build_detector(config: VigilConfig, registry: ModelRegistry, version: ModelVersion, device: str) -> YoloDetector:
+    """`version`'s weights on `device` with the configured backend, exported (once) next to it in the registry."""
+    detector = config.detector
+    options = DetectorOptions(
+        imgsz=detector.imgsz, conf=detector.conf, iou=detector.iou, device=device, labels=detector.labels,
+        agnostic_nms=detector.agnostic_nms, cpu_threads=detector.cpu_threads, backend=detector.backend,
+        precision=detector.precision, max_batch=detector.max_batch, int8_min_agreement=detector.int8_min_agreement,
+    )
+    return load_detector(
+        version.weights, options, ExportCache(registry.exports_dir(version)),
+        site_frames=lambda: collect_site_frames(config, detector.calibration_frames),
+    )
+
+
+class DetectionStage:
+    """One board, detector and batcher per device; `sink` gets every frame's detections (it must not block).
+
+    Example:
+        >>> stage = DetectionStage(config, [detector], sink=workers.submit, health=health)  # doctest: +SKIP
+        >>> stage.board_of("lobby").put(frame)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, config: VigilConfig, detectors: Sequence[YoloDetector], sink: DetectionSink, health: HealthMonitor
+    ) -> None:
+        self.boards = [LatestFrameBoard(on_drop=health.frame_dropped) for _ in detectors]
+        self.batchers = [
+            Batcher(
+                board, detector, sink, health,
+                max_batch=config.detector.max_batch, max_wait_s=config.detector.max_wait_ms / 1000,
+            )
+            for board, detector in zip(self.boards, detectors, strict=True)
+        ]
+        rates = {name: camera.detect_fps for name, camera in config.cameras.items()}
+        self.device_of = assign_cameras(rates, len(detectors))
+        """Camera → index of the device (board, batcher) that serves it."""
+
+    @property
+    def devices(self) -> list[str]:
+        return [batcher.detector.device for batcher in self.batchers]
+
+    def board_of(self, camera: str) -> LatestFrameBoard:
+        return self.boards[self.device_of[camera]]
+
+    def swap(self, detectors: Sequence[YoloDetector]) -> None:
+        """Serve with `detectors` (one per device, same order) from each batcher's next batch on."""
+        for batcher, detector in zip(self.batchers, detectors, strict=True):
+            batcher.swap_detector(detector)
+
+    def start(self) -> None:
+        for batcher in self.batchers:
+            batcher.start()
+
+    def close(self) -> None:
+        """Stop taking frames; the batchers drain what is on their boards and end."""
+        for board in self.boards:
+            board.close()
+
+    def join(self) -> None:
+        for batcher in self.batchers:
+            batcher.join()
+
+    def metric_lines(self) -> list[str]:
+        """Prometheus lines per device: backend, frames, batches, mean batch, swaps, latency quantiles."""
+        series: dict[str, list[str]] = {
+            "vigil_detector_backend_info gauge": [],
+            "vigil_detector_frames_total counter": [],
+            "vigil_detector_batches_total counter": [],
+            "vigil_detector_batch_size_mean gauge": [],
+            "vigil_detector_model_swaps_total counter": [],
+            "vigil_detector_latency_ms gauge": [],
+        }
+        for batcher in self.batchers:
+            detector, stats = batcher.detector, batcher.stats
+            device = f'device="{detector.device}"'
+            series["vigil_detector_backend_info gauge"].append(
+                f'{{{device},backend="{detector.backend}",precision="{detector.precision}"}} 1'
+            )
+            series["vigil_detector_frames_total counter"].append(f"{{{device}}} {stats.frames}")
+            series["vigil_detector_batches_total counter"].append(f"{{{device}}} {stats.batches}")
+            series["vigil_detector_batch_size_mean gauge"].append(f"{{{device}}} {stats.mean_batch:.3f}")
+            series["vigil_detector_model_swaps_total counter"].append(f"{{{device}}} {batcher.swaps}")
+            if stats.frames:
+                p50, p95 = stats.latency_percentiles_ms(50, 95)
+                series["vigil_detector_latency_ms gauge"] += [
+                    f'{{{device},quantile="0.5"}} {p50:.1f}', f'{{{device},quantile="0.95"}} {p95:.1f}'
+                ]
+        lines = []
+        for header, values in series.items():
+            name = header.split()[0]
+            lines += [f"# TYPE {header}", *(f"{name}{value}" for value in values)]
+        return lines
