@@ -15,6 +15,7 @@ _BOXES = sv.BoxAnnotator(thickness=2)
 _LABELS = sv.LabelAnnotator(text_scale=0.5, text_padding=4)
 _ZONE_COLOR = sv.Color.from_hex("#00c2ff")
 _LINE_COLOR = sv.Color.from_hex("#ffb000")
+_MOTION_COLOR = sv.Color.from_hex("#ff4fd8")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,21 @@ def draw_shapes(canvas: np.ndarray, shapes: CameraShapes) -> np.ndarray:
         cv2.arrowedLine(canvas, tuple(int(v) for v in start), tuple(int(v) for v in end), _LINE_COLOR.as_bgr(), 2,
                         tipLength=min(0.5, 20 / max(1.0, float(np.hypot(*(end - start))))))
         _name(canvas, name, start, _LINE_COLOR)
+    return canvas
+
+
+def draw_motion(canvas: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
+    """Motion regions (relative xyxy boxes) as thin magenta rectangles; in place.
+
+    Example:
+        >>> draw_motion(np.zeros((10, 10, 3), np.uint8), [(0.2, 0.2, 0.6, 0.6)])[2, 4].tolist()
+        [216, 79, 255]
+    """
+    height, width = canvas.shape[:2]
+    for x1, y1, x2, y2 in boxes:
+        corner = sv.Point(round(x1 * width), round(y1 * height))
+        size = (round((x2 - x1) * width), round((y2 - y1) * height))
+        sv.draw_rectangle(canvas, sv.Rect(corner.x, corner.y, *size), color=_MOTION_COLOR, thickness=1)
     return canvas
 
 

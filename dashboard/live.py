@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from alerts.annotation import draw_motion
+
 Render = Callable[[str, np.ndarray, sv.Detections], np.ndarray]
 BOUNDARY = "vigil-frame"
 
@@ -20,6 +22,7 @@ class _Latest:
     sequence: int
     image: np.ndarray
     detections: sv.Detections
+    motion: tuple[tuple[float, float, float, float], ...] = ()
     jpeg: bytes | None = None
 
 
@@ -48,10 +51,14 @@ class LiveHub:
         self.viewers = 0
         """Open MJPEG streams."""
 
-    def publish(self, camera: str, image: np.ndarray, detections: sv.Detections) -> None:
+    def publish(
+        self, camera: str, image: np.ndarray, detections: sv.Detections,
+        motion: tuple[tuple[float, float, float, float], ...] = (),
+    ) -> None:
+        """The camera's newest frame, its detections and where it moved (relative boxes, drawn thin)."""
         with self._changed:
             previous = self._latest.get(camera)
-            self._latest[camera] = _Latest((previous.sequence if previous else 0) + 1, image, detections)
+            self._latest[camera] = _Latest((previous.sequence if previous else 0) + 1, image, detections, motion)
             self._changed.notify_all()
 
     def next_jpeg(self, camera: str, after: int, timeout_s: float) -> tuple[int, bytes] | None:
@@ -62,7 +69,7 @@ class LiveHub:
             latest = self._latest[camera]
         with self._render_lock:
             if latest.jpeg is None:
-                picture = self._render(camera, latest.image, latest.detections)
+                picture = draw_motion(self._render(camera, latest.image, latest.detections), latest.motion)
                 ok, encoded = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, self._jpeg_quality])
                 if not ok:
                     raise OSError(f"cannot encode the live frame of {camera}")

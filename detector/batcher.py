@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 import numpy as np
@@ -88,6 +88,7 @@ class Batcher(threading.Thread):
         *,
         max_batch: int = 16,
         max_wait_s: float = 0.025,
+        cameras: Collection[str] | None = None,
     ) -> None:
         super().__init__(name=f"batcher-{detector.device}", daemon=True)
         self._board = board
@@ -96,6 +97,8 @@ class Batcher(threading.Thread):
         self._health = health
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self._cameras = cameras
+        """The cameras whose frames this batcher waits for (all when None)."""
         self.stats = BatchStats()
         self.swaps = 0
         """Detectors swapped in while running."""
@@ -109,7 +112,8 @@ class Batcher(threading.Thread):
 
     def run(self) -> None:
         while True:
-            frames = self._board.take_batch(self.max_batch, self.max_wait_s, expected=self._health.streaming_count())
+            expected = self._health.streaming_count(self._cameras)
+            frames = self._board.take_batch(self.max_batch, self.max_wait_s, expected=expected)
             if frames:
                 self.process(frames)
             elif self._board.closed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -144,10 +144,14 @@ class HealthMonitor:
                 for name, c in self._cameras.items()
             }
 
-    def streaming_count(self) -> int:
-        """How many cameras are delivering frames right now."""
+    def streaming_count(self, among: Collection[str] | None = None) -> int:
+        """How many cameras (of `among`, when given) are delivering frames right now."""
         with self._changed:
-            return sum(c.health.state is CameraState.STREAMING for c in self._cameras.values())
+            return sum(
+                c.health.state is CameraState.STREAMING
+                for name, c in self._cameras.items()
+                if among is None or name in among
+            )
 
     def wait_until(self, camera: str, predicate: Callable[[CameraHealth], bool], timeout_s: float) -> CameraHealth:
         """Block until `predicate(health)` holds; raises TimeoutError with the last health otherwise."""

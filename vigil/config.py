@@ -202,6 +202,8 @@ class DashboardConfig(_Section):
     live_max_fps: PositiveFloat = 5.0
     """Most frames per second sent to each live viewer."""
     live_jpeg_quality: int = Field(80, ge=10, le=100)
+    live_show_motion: bool = False
+    """Outline where each camera moved on its live view: for tuning `motion.threshold`, `min_area` and masks."""
 
 
 class PseudoLabelConfig(_Section):

@@ -43,17 +43,18 @@ class DetectionStage:
     def __init__(
         self, config: VigilConfig, detectors: Sequence[YoloDetector], sink: DetectionSink, health: HealthMonitor
     ) -> None:
+        rates = {name: camera.detect_fps for name, camera in config.cameras.items()}
+        self.device_of = assign_cameras(rates, len(detectors))
+        """Camera → index of the device (board, batcher) that serves it."""
         self.boards = [LatestFrameBoard(on_drop=health.frame_dropped) for _ in detectors]
         self.batchers = [
             Batcher(
                 board, detector, sink, health,
                 max_batch=config.detector.max_batch, max_wait_s=config.detector.max_wait_ms / 1000,
+                cameras={camera for camera, device in self.device_of.items() if device == index},
             )
-            for board, detector in zip(self.boards, detectors, strict=True)
+            for index, (board, detector) in enumerate(zip(self.boards, detectors, strict=True))
         ]
-        rates = {name: camera.detect_fps for name, camera in config.cameras.items()}
-        self.device_of = assign_cameras(rates, len(detectors))
-        """Camera → index of the device (board, batcher) that serves it."""
 
     @property
     def devices(self) -> list[str]:

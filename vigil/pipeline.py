@@ -135,7 +135,8 @@ class Pipeline:
 
     def _on_detections(self, frame: Frame, detections: sv.Detections) -> None:
         self.clips.add_frame(frame.camera, frame.pts, frame.wall_time, frame.image, detections)
-        self.live.publish(frame.camera, frame.image, detections)
+        motion = frame.motion if self.config.dashboard.live_show_motion else ()
+        self.live.publish(frame.camera, frame.image, detections, motion)
         events = self.engine.process(frame, detections)
         for event in events:
             if isinstance(event, AlertStarted):
@@ -194,10 +195,19 @@ class Pipeline:
         return DashboardServices(self.store, UserStore(self.store.engine), self.health.snapshot, self._metric_lines)
 
     def _metric_lines(self) -> list[str]:
+        writer = self.writer.stats()
         lines = self.detection.metric_lines()
         lines += [
             "# TYPE vigil_detector_model_info gauge",
             f'vigil_detector_model_info{{version="{self.model_watcher.serving}"}} 1',
+            "# TYPE vigil_alert_writer_queued gauge",
+            f"vigil_alert_writer_queued {writer.queued}",
+            "# TYPE vigil_alert_writer_journal_pending gauge",
+            f"vigil_alert_writer_journal_pending {writer.pending_in_journal}",
+            "# TYPE vigil_alert_writer_journaled_total counter",
+            f"vigil_alert_writer_journaled_total {writer.journaled}",
+            "# TYPE vigil_alert_writer_store_failing gauge",
+            f"vigil_alert_writer_store_failing {int(writer.store_failing)}",
             "# TYPE vigil_camera_worker_overflow_total counter",
             *(f'vigil_camera_worker_overflow_total{{camera="{camera}"}} {self.workers.overflowed[camera]}'
               for camera in self.config.cameras),
