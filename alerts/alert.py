@@ -25,9 +25,17 @@ class AlertStatus(StrEnum):
     FALSE_POSITIVE = "false_positive"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Alert:
-    """Something a rule found worth an operator's attention."""
+    """Something a rule found worth an operator's attention; a value: changes are copies (`dataclasses.replace`).
+
+    Example:
+        >>> from dataclasses import replace
+        >>> from datetime import UTC
+        >>> seen = Alert("lobby", "seen", "presence", "person", 7, 0.8, Severity.INFO, datetime.now(UTC), (1, 2, 3, 4))
+        >>> replace(seen, snapshot_path="a.jpg").snapshot_path, seen.snapshot_path
+        ('a.jpg', None)
+    """
 
     camera: str
     rule: str

@@ -1,19 +1,26 @@
-"""Runs every rule that applies to a camera over each frame's tracked detections."""
+"""Runs every rule that applies to a camera over each frame's scene, which it updates once per frame."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 
 import supervision as sv
 
 from alerts.alert import RuleEvent
-from alerts.rule_base import Rule
+from alerts.rule_base import Rule, RuleState, wall_datetime
+from alerts.scene import SceneState
+from alerts.watches import SceneShapes
 from streamer import Frame
 
 
 class AlertEngine:
-    """Feeds frames to the rules; called from the batcher thread only.
+    """Feeds frames to the rules, through one `SceneState` per camera.
+
+    A camera's frames come from one thread at a time; different cameras may
+    come from different threads at once. Each camera's scene and rule states
+    are its own, so only finding a camera's memory takes a lock.
 
     Example:
         >>> from alerts.presence import PresenceRule
@@ -25,13 +32,54 @@ class AlertEngine:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
+        self._cameras: dict[str, CameraAlerts] = {}
+        self._cameras_lock = threading.Lock()
 
     def process(self, frame: Frame, detections: sv.Detections) -> list[RuleEvent]:
+        """Update `frame.camera`'s scene with its tracked `detections`, then run the camera's rules over it."""
+        with self._cameras_lock:
+            camera = self._cameras.get(frame.camera)
+            if camera is None:
+                camera = self._cameras[frame.camera] = CameraAlerts(frame.camera, self.rules)
+        return camera.process(frame, detections)
+
+    def close_all(self, ended_at: datetime) -> list[RuleEvent]:
+        """End every open alert, e.g. at shutdown, and forget every camera's memory."""
+        with self._cameras_lock:
+            cameras, self._cameras = list(self._cameras.values()), {}
+        return [event for camera in cameras for event in camera.close_all(ended_at)]
+
+
+class CameraAlerts:
+    """One camera's scene and each rule's state there; used by one thread at a time."""
+
+    def __init__(self, camera: str, rules: Sequence[Rule]) -> None:
+        self.camera = camera
+        self.rules = tuple(rules)
+        self.scene = SceneState(
+            score_windows={rule.settings.score_window for rule in rules},
+            horizon_s=max((rule.settings.clear_after_s for rule in rules), default=0.0),
+        )
+        self.states: dict[Rule, RuleState] = {}
+        """Each armed rule's state here; a rule disarmed or no longer applying ends its alerts and starts afresh."""
+        self._last_pts = 0.0
+
+    def process(self, frame: Frame, detections: sv.Detections) -> list[RuleEvent]:
+        applying = [rule for rule in self.rules if rule.applies_to(self.camera)]
+        scene = self.scene.update(frame, detections, SceneShapes.union(rule.watched(self.camera) for rule in applying))
+        self._last_pts, now = frame.pts, wall_datetime(frame)
         events: list[RuleEvent] = []
         for rule in self.rules:
-            if rule.applies_to(frame.camera):
-                events.extend(rule.update(frame, detections))
+            if rule in applying and rule.is_armed(now):
+                state = self.states.get(rule)
+                if state is None:
+                    state = self.states[rule] = rule.new_state()
+                events += rule.update(state, frame, scene)
+            elif (state := self.states.pop(rule, None)) is not None:
+                events += rule.close(state, now, frame.pts)
         return events
 
     def close_all(self, ended_at: datetime) -> list[RuleEvent]:
-        return [event for rule in self.rules for event in rule.close_all(ended_at)]
+        """End the alerts open on this camera at its last frame's stream time."""
+        states, self.states = self.states, {}
+        return [event for rule, state in states.items() for event in rule.close(state, ended_at, self._last_pts)]

@@ -1,4 +1,4 @@
-"""Pure geometry on boxes and points in pixel coordinates (x right, y down)."""
+"""Pure geometry of boxes, zones and lines in a frame's pixels (x right, y down); shapes come in relative 0–1."""
 
 from __future__ import annotations
 
@@ -6,28 +6,26 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import supervision as sv
 
 Anchor = Literal["bottom_center", "center"]
 
 
-def anchor_points(xyxy: np.ndarray, anchor: Anchor) -> np.ndarray:
-    """The (N, 2) point of each (N, 4) xyxy box that stands for the object.
+def anchor_position(anchor: Anchor) -> sv.Position:
+    """The point of a box that stands for the object, as supervision names it.
 
     `bottom_center` is where a standing object touches the ground.
 
     Example:
-        >>> anchor_points(np.array([[0, 0, 10, 20]]), "bottom_center").tolist()
+        >>> boxes = sv.Detections(xyxy=np.array([[0, 0, 10, 20]]))
+        >>> boxes.get_anchors_coordinates(anchor_position("bottom_center")).tolist()
         [[5.0, 20.0]]
-        >>> anchor_points(np.array([[0, 0, 10, 20]]), "center").tolist()
+        >>> boxes.get_anchors_coordinates(anchor_position("center")).tolist()
         [[5.0, 10.0]]
     """
-    boxes = np.asarray(xyxy, dtype=float).reshape(-1, 4)
-    x = (boxes[:, 0] + boxes[:, 2]) / 2
-    if anchor == "bottom_center":
-        return np.column_stack([x, boxes[:, 3]])
-    if anchor == "center":
-        return np.column_stack([x, (boxes[:, 1] + boxes[:, 3]) / 2])
-    raise ValueError(f"unknown anchor {anchor!r}, expected 'bottom_center' or 'center'")
+    if anchor not in ("bottom_center", "center"):
+        raise ValueError(f"unknown anchor {anchor!r}, expected 'bottom_center' or 'center'")
+    return sv.Position[anchor.upper()]
 
 
 def scale_points(points: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
@@ -40,27 +38,18 @@ def scale_points(points: Sequence[Sequence[float]], width: int, height: int) -> 
     return np.asarray(points, dtype=float).reshape(-1, 2) * np.array([width, height], dtype=float)
 
 
-def in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(N,) mask of the (N, 2) points inside the (M, 2) polygon, by the even-odd rule.
+def polygon_zone(points: Sequence[Sequence[float]], width: int, height: int, anchor: Anchor) -> sv.PolygonZone:
+    """The zone of relative 0–1 `points` on a `width` x `height` frame, testing each box's `anchor`.
 
-    Works for concave polygons. A point exactly on an edge gets a fixed
-    answer (the same every time) but which one depends on the edge.
+    Concave polygons work; boxes whose anchor lies on an edge count as inside.
 
     Example:
-        >>> u_shape = np.array([[0, 0], [3, 0], [3, 3], [2, 3], [2, 1], [1, 1], [1, 3], [0, 3]])
-        >>> in_polygon(np.array([[0.5, 2], [1.5, 2], [1.5, 0.5]]), u_shape)
-        array([ True, False,  True])
+        >>> u_shape = [[0, 0], [0.3, 0], [0.3, 0.3], [0.2, 0.3], [0.2, 0.1], [0.1, 0.1], [0.1, 0.3], [0, 0.3]]
+        >>> zone = polygon_zone(u_shape, 100, 100, "bottom_center")
+        >>> zone.trigger(sv.Detections(xyxy=np.array([[3, 10, 7, 20], [13, 10, 17, 20]], dtype=float)))
+        array([ True, False])
     """
-    px, py = np.asarray(points, dtype=float).reshape(-1, 2).T
-    vertices = np.asarray(polygon, dtype=float).reshape(-1, 2)
-    inside = np.zeros(len(px), dtype=bool)
-    for (x1, y1), (x2, y2) in zip(vertices, np.roll(vertices, -1, axis=0)):
-        spans = (y1 > py) != (y2 > py)
-        if y1 == y2 or not spans.any():
-            continue
-        x_at_py = x1 + (py - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= spans & (px < x_at_py)
-    return inside
+    return sv.PolygonZone(scale_points(points, width, height), triggering_anchors=(anchor_position(anchor),))
 
 
 def line_sides(xyxy: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""What every rule kind shares: object filters, median scores, cooldown, schedule, alert bookkeeping."""
+"""What every rule kind shares: object filters on the scene, cooldown, schedule, alert bookkeeping."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import numpy as np
 import supervision as sv
 
 from alerts.alert import Alert, AlertEnded, AlertStarted, AlertUpdated, RuleEvent, Severity
-from alerts.geometry import Anchor, anchor_points
+from alerts.geometry import Anchor
+from alerts.scene import Scene
 from alerts.schedule import Schedule
-from alerts.track_state import ScoreHistory
+from alerts.watches import Point, SceneShapes
 from streamer import Frame
 
 SNAPSHOT_UPDATE_INTERVAL_S = 1.0
@@ -47,35 +48,44 @@ class RuleSettings:
 
 
 @dataclass
-class OpenAlert:
-    alert: Alert
+class RunningAlert:
+    """What a rule remembers of an alert it started and has not ended; the event's `Alert` stays as it was sent."""
+
+    score: float
+    """The best score sent so far, in the start or an update."""
     last_update_pts: float
 
 
 @dataclass
-class CameraState:
+class RuleState:
     """One camera's memory of one rule; subclasses add their own."""
 
-    scores: ScoreHistory
-    last_seen: dict[int, float] = field(default_factory=dict)
     last_alert_pts: float | None = None
-    open: dict[str, OpenAlert] = field(default_factory=dict)
-    last_pts: float = 0.0
-    last_wall_time: float = 0.0
+    open: dict[str, RunningAlert] = field(default_factory=dict)
 
 
 Points = Sequence[Sequence[float]]
 
 
-def with_geometry(geometry: Mapping[str, Points], camera: str, points: Points | None) -> dict[str, Points]:
+def copy_geometry(geometry: Mapping[str, Points]) -> dict[str, list[Point]]:
+    """A copy of a camera → points mapping, each point a pair of floats, sharing nothing with the original.
+
+    Example:
+        >>> copy_geometry({"gate": [[0.5, 0], [0.5, 1]]})
+        {'gate': [(0.5, 0.0), (0.5, 1.0)]}
+    """
+    return {camera: [(float(x), float(y)) for x, y in points] for camera, points in geometry.items()}
+
+
+def with_geometry(geometry: Mapping[str, Points], camera: str, points: Points | None) -> dict[str, list[Point]]:
     """A copy of a camera → points mapping with `camera` set to `points`, or left out when None.
 
     Rules swap in the copy whole, so the detection thread sees the old or the new mapping, never a half-edited one.
     """
-    copy = {name: value for name, value in geometry.items() if name != camera}
+    edited = {name: value for name, value in geometry.items() if name != camera}
     if points is not None:
-        copy[camera] = list(points)
-    return copy
+        edited[camera] = points
+    return copy_geometry(edited)
 
 
 def wall_datetime(frame: Frame) -> datetime:
@@ -83,10 +93,11 @@ def wall_datetime(frame: Frame) -> datetime:
 
 
 class Rule(ABC):
-    """A rule watches tracked detections of its cameras and says when alerts start, improve and end.
+    """A rule reads each frame's scene of its cameras and says when alerts start, improve and end.
 
-    Pure: no I/O and no clock; time is the frames' stream time (`pts`) and wall time.
-    Subclasses implement `_evaluate` on the objects that passed the common filters.
+    Pure: no I/O and no clock; time is the frames' stream time (`pts`) and wall time. The rule holds its
+    definition only; its memory of each camera is a `RuleState` the engine keeps and passes in. Subclasses
+    implement `update` on the scene's tracks that pass the common filters (`_objects`).
     """
 
     kind: ClassVar[str]
@@ -94,82 +105,55 @@ class Rule(ABC):
     def __init__(self, settings: RuleSettings) -> None:
         self.settings = settings
         self.name = settings.name
-        self._states: dict[str, CameraState] = {}
 
     def applies_to(self, camera: str) -> bool:
         return self.settings.cameras is None or camera in self.settings.cameras
 
+    def is_armed(self, when: datetime) -> bool:
+        """Whether the rule's schedule arms it at the timezone-aware `when`."""
+        return self.settings.schedule is None or self.settings.schedule.is_armed(when)
+
     def set_shapes(self, camera: str, zones: Mapping[str, Points], lines: Mapping[str, Points]) -> None:
         """Take `camera`'s edited zones and lines (name → points); rules without a zone or line ignore them."""
 
-    def update(self, frame: Frame, detections: sv.Detections) -> list[RuleEvent]:
-        """Advance the rule by one frame of `frame.camera`."""
-        state = self._states.get(frame.camera)
-        if state is None:
-            state = self._states[frame.camera] = self._new_state(frame.camera)
-        state.last_pts, state.last_wall_time = frame.pts, frame.wall_time
-        schedule = self.settings.schedule
-        if schedule is not None and not schedule.is_armed(wall_datetime(frame)):
-            events = self._close_camera(state, wall_datetime(frame), frame.pts)
-            self._states[frame.camera] = self._new_state(frame.camera)
-            return events
-        objects = self._objects(state, frame, detections)
-        events = self._evaluate(state, frame, objects)
-        return events + self._drop_lost_tracks(state, frame)
+    def watched(self, camera: str) -> SceneShapes:
+        """The zones and lines the rule reads on `camera`, with their points."""
+        return SceneShapes()
 
-    def close_all(self, ended_at: datetime) -> list[RuleEvent]:
-        """End every open alert, e.g. at shutdown."""
-        events = [e for state in self._states.values() for e in self._close_camera(state, ended_at, state.last_pts)]
-        self._states.clear()
-        return events
+    def new_state(self) -> RuleState:
+        return RuleState()
 
     @abstractmethod
-    def _new_state(self, camera: str) -> CameraState: ...
+    def update(self, state: RuleState, frame: Frame, scene: Scene) -> list[RuleEvent]:
+        """Advance the rule by one armed frame of `frame.camera`, whose scene is `scene`."""
 
-    @abstractmethod
-    def _evaluate(self, state: CameraState, frame: Frame, objects: sv.Detections) -> list[RuleEvent]: ...
+    def close(self, state: RuleState, ended_at: datetime, pts: float) -> list[RuleEvent]:
+        """End every alert open in `state`, e.g. when the schedule disarms the rule or at shutdown."""
+        return [event for key in list(state.open) for event in self._close(state, key, ended_at, pts)]
 
-    def _forget_track(self, state: CameraState, track_id: int, frame: Frame) -> list[RuleEvent]:
-        """A track is gone: drop its state and end what it kept open. Subclasses extend."""
-        state.scores.forget(track_id)
-        return []
-
-    def _objects(self, state: CameraState, frame: Frame, detections: sv.Detections) -> sv.Detections:
-        """Confirmed tracks of the rule's classes and sizes whose median recent score is high enough."""
-        if len(detections) == 0 or detections.tracker_id is None:
-            detections = sv.Detections.empty()
-            detections.tracker_id = np.array([], dtype=int)
-            detections.data["class_name"] = np.array([], dtype=str)
+    def _objects(self, scene: Scene) -> sv.Detections:
+        """The scene's tracks of the rule's classes and sizes whose median recent score is high enough."""
         s = self.settings
-        height, width = frame.image.shape[:2]
-        area = detections.box_area / float(width * height)
+        tracks = scene.tracks
         keep = (
-            (detections.tracker_id >= 0)
-            & np.isin(detections.data["class_name"], s.classes)
-            & (area >= s.min_area)
-            & (area <= s.max_area)
+            np.isin(tracks.data["class_name"], s.classes)
+            & (scene.areas >= s.min_area)
+            & (scene.areas <= s.max_area)
+            & (scene.medians[s.score_window] >= s.min_score)
         )
-        objects = detections[keep]
-        state.scores.add(objects.tracker_id, objects.confidence)
-        for track_id in objects.tracker_id:
-            state.last_seen[int(track_id)] = frame.pts
-        medians = np.array([state.scores.median(int(t)) for t in objects.tracker_id], dtype=float)
-        return objects[medians >= s.min_score]
+        return tracks[keep]
 
-    def _drop_lost_tracks(self, state: CameraState, frame: Frame) -> list[RuleEvent]:
-        events: list[RuleEvent] = []
-        for track_id, seen in list(state.last_seen.items()):
-            if frame.pts - seen > self.settings.clear_after_s:
-                del state.last_seen[track_id]
-                events += self._forget_track(state, track_id, frame)
-        return events
+    def _gone(self, scene: Scene, track_id: int) -> bool:
+        """The track has been unseen for longer than `clear_after_s` (or the scene has forgotten it)."""
+        seen = scene.last_seen.get(track_id)
+        return seen is None or scene.pts - seen > self.settings.clear_after_s
 
-    def _cooling_down(self, state: CameraState, pts: float) -> bool:
+    def _cooling_down(self, state: RuleState, pts: float) -> bool:
         return state.last_alert_pts is not None and not lasted(state.last_alert_pts, pts, self.settings.cooldown_s)
 
     def _open(
         self,
-        state: CameraState,
+        state: RuleState,
         frame: Frame,
         objects: sv.Detections,
         index: int,
@@ -194,26 +178,20 @@ class Rule(ABC):
         )
         state.last_alert_pts = frame.pts
         if not instant:
-            state.open[alert.key] = OpenAlert(alert, frame.pts)
+            state.open[alert.key] = RunningAlert(alert.score, frame.pts)
         return AlertStarted(alert, frame)
 
     def _improve(
-        self, state: CameraState, key: str, frame: Frame, score: float, box: tuple[float, ...], details: dict
+        self, state: RuleState, key: str, frame: Frame, score: float, box: tuple[float, ...], details: dict
     ) -> list[RuleEvent]:
         """An AlertUpdated when this moment scores better than the alert's best, at most once a second."""
         running = state.open[key]
-        if score <= running.alert.score or not lasted(running.last_update_pts, frame.pts, SNAPSHOT_UPDATE_INTERVAL_S):
+        if score <= running.score or not lasted(running.last_update_pts, frame.pts, SNAPSHOT_UPDATE_INTERVAL_S):
             return []
-        running.alert.score, running.alert.box, running.last_update_pts = score, tuple(box), frame.pts
+        running.score, running.last_update_pts = score, frame.pts
         return [AlertUpdated(key, score, tuple(box), frame, details)]
 
-    def _close(self, state: CameraState, key: str, ended_at: datetime, pts: float) -> list[RuleEvent]:
+    def _close(self, state: RuleState, key: str, ended_at: datetime, pts: float) -> list[RuleEvent]:
         if state.open.pop(key, None) is None:
             return []
         return [AlertEnded(key, ended_at, pts)]
-
-    def _close_camera(self, state: CameraState, ended_at: datetime, pts: float) -> list[RuleEvent]:
-        return [event for key in list(state.open) for event in self._close(state, key, ended_at, pts)]
-
-    def _anchors(self, objects: sv.Detections) -> np.ndarray:
-        return anchor_points(objects.xyxy, self.settings.anchor)

@@ -126,8 +126,8 @@ class ScoreHistory:
         >>> history = ScoreHistory(window=3)
         >>> for score in (0.4, 0.95, 0.5):
         ...     history.add(np.array([1]), np.array([score]))
-        >>> history.median(1), history.median(2)
-        (0.5, 0.0)
+        >>> history.median(1), history.median(1, last=2), history.median(2)
+        (0.5, 0.725, 0.0)
     """
 
     def __init__(self, window: int = 5) -> None:
@@ -140,10 +140,13 @@ class ScoreHistory:
         for track_id, score in zip(np.asarray(track_ids).tolist(), np.asarray(scores, dtype=float).tolist()):
             self._scores.setdefault(track_id, deque(maxlen=self.window)).append(score)
 
-    def median(self, track_id: int) -> float:
-        """Median of the track's recent scores; 0.0 for an unknown track, so it passes no threshold."""
+    def median(self, track_id: int, last: int | None = None) -> float:
+        """Median of the track's `last` scores (None: all kept); 0.0 for an unknown track, so it passes no threshold."""
         scores = self._scores.get(track_id)
-        return float(np.median(scores)) if scores else 0.0
+        if not scores:
+            return 0.0
+        recent = list(scores)[-last:] if last is not None else scores
+        return float(np.median(recent))
 
     def forget(self, track_id: int) -> None:
         """Drop a track's scores, e.g. when its track ended."""

@@ -7,8 +7,9 @@ import zoneinfo
 
 import numpy as np
 import pytest
+import supervision as sv
 
-from alerts.geometry import anchor_points, in_polygon, line_sides, scale_points, within_segment_band
+from alerts.geometry import anchor_position, line_sides, polygon_zone, scale_points, within_segment_band
 from alerts.schedule import WEEKDAYS, Schedule
 from alerts.track_state import LineCrossings, ScoreHistory, ZonePresence
 
@@ -24,16 +25,29 @@ def box_at(y: float, x: float = 50.0, half: float = 5.0) -> list[float]:
 # --- geometry ---------------------------------------------------------------
 
 
+def anchors(boxes: np.ndarray, anchor: str) -> np.ndarray:
+    return sv.Detections(xyxy=np.asarray(boxes, dtype=float).reshape(-1, 4)).get_anchors_coordinates(
+        anchor_position(anchor)  # type: ignore[arg-type]
+    )
+
+
+def in_zone(points: np.ndarray, polygon: np.ndarray, width: int = 100, height: int = 100) -> np.ndarray:
+    """Whether each pixel point is in the pixel polygon, asked of `polygon_zone` with boxes standing on the points."""
+    x, y = np.asarray(points, dtype=float).reshape(-1, 2).T
+    boxes = sv.Detections(xyxy=np.column_stack([x - 1, y - 4, x + 1, y]))
+    return polygon_zone(np.asarray(polygon) / [width, height], width, height, "bottom_center").trigger(boxes)
+
+
 def test_anchor_points_bottom_center_and_center():
     boxes = np.array([[0, 0, 10, 20], [100, 50, 140, 70]])
-    np.testing.assert_array_equal(anchor_points(boxes, "bottom_center"), [[5, 20], [120, 70]])
-    np.testing.assert_array_equal(anchor_points(boxes, "center"), [[5, 10], [120, 60]])
+    np.testing.assert_array_equal(anchors(boxes, "bottom_center"), [[5, 20], [120, 70]])
+    np.testing.assert_array_equal(anchors(boxes, "center"), [[5, 10], [120, 60]])
 
 
 def test_anchor_points_empty_and_unknown_anchor():
-    assert anchor_points(np.empty((0, 4)), "center").shape == (0, 2)
+    assert anchors(np.empty((0, 4)), "center").shape == (0, 2)
     with pytest.raises(ValueError, match="'top'"):
-        anchor_points(np.array([[0, 0, 1, 1]]), "top")  # type: ignore[arg-type]
+        anchor_position("top")  # type: ignore[arg-type]
 
 
 def test_scale_points_relative_to_pixels():
@@ -44,17 +58,17 @@ def test_scale_points_relative_to_pixels():
 
 def test_in_polygon_concave_notch_is_outside():
     points = np.array([[5, 20], [25, 20], [15, 5], [15, 20], [15, 29], [40, 5], [-1, 5]])
-    np.testing.assert_array_equal(in_polygon(points, U_SHAPE), [True, True, True, False, False, False, False])
+    np.testing.assert_array_equal(in_zone(points, U_SHAPE), [True, True, True, False, False, False, False])
 
 
 def test_in_polygon_empty_input():
-    empty = in_polygon(np.empty((0, 2)), U_SHAPE)
+    empty = in_zone(np.empty((0, 2)), U_SHAPE)
     assert empty.shape == (0,) and empty.dtype == bool
 
 
 def test_in_polygon_accepts_scaled_relative_zone():
-    zone = scale_points([[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]], 200, 100)
-    inside = in_polygon(anchor_points(np.array([[90, 20, 110, 60], [0, 0, 10, 5]]), "bottom_center"), zone)
+    zone = polygon_zone([[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]], 200, 100, "bottom_center")
+    inside = zone.trigger(sv.Detections(xyxy=np.array([[90, 20, 110, 60], [0, 0, 10, 5]], dtype=float)))
     np.testing.assert_array_equal(inside, [True, False])
 
 
