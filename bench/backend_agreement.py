@@ -34,7 +34,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=100, help="compared frames, from the video's second half")
     parser.add_argument("--calibration", type=int, default=80, help="INT8 calibration frames, from its first half")
     parser.add_argument("--speed-s", type=float, default=8.0, help="seconds of timing per batch size")
-    parser.add_argument("--cache", type=Path, default=ROOT / "data" / "bench-exports")
+    parser.add_argument("--cache", type=Path, default=ROOT / "data" / "bench-exports" / "agreement",
+                        help="its own export cache: an INT8 export here was calibrated on this bench's frames only")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--smoke", action="store_true", help="a few seconds: one backend, tiny size, few frames")
     args = parser.parse_args()

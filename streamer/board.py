@@ -36,6 +36,8 @@ class LatestFrameBoard:
 
     def __init__(self, on_drop: Callable[[str], None] | None = None) -> None:
         self._pending: dict[str, Frame] = {}
+        self._waiting_since: dict[str, float] = {}
+        """When each pending camera's slot filled: a replaced frame keeps its camera's place in line."""
         self._changed = threading.Condition()
         self._closed = False
         self._on_drop = on_drop
@@ -52,11 +54,15 @@ class LatestFrameBoard:
         with self._changed:
             if frame.camera in self._pending and self._on_drop is not None:
                 self._on_drop(frame.camera)
+            self._waiting_since.setdefault(frame.camera, frame.read_clock)
             self._pending[frame.camera] = frame
             self._changed.notify_all()
 
     def take_batch(self, max_batch: int, max_wait_s: float, expected: int, idle_timeout_s: float = 0.5) -> list[Frame]:
-        """Take up to `max_batch` pending frames, oldest first.
+        """Take up to `max_batch` pending frames, the cameras that have waited longest first.
+
+        A camera whose frame was replaced while it waited keeps its place: a busy camera is not starved by
+        cameras that send a frame now and then.
 
         Waits up to `idle_timeout_s` for a first frame, then up to
         `max_wait_s` more for `expected` cameras (capped by `max_batch`) to
@@ -73,9 +79,9 @@ class LatestFrameBoard:
                 if remaining <= 0:
                     break
                 self._changed.wait(remaining)
-            frames = sorted(self._pending.values(), key=lambda f: f.read_clock)[:max_batch]
+            frames = sorted(self._pending.values(), key=lambda f: self._waiting_since[f.camera])[:max_batch]
             for frame in frames:
-                del self._pending[frame.camera]
+                del self._pending[frame.camera], self._waiting_since[frame.camera]
             self._changed.notify_all()
             return frames
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -39,7 +40,10 @@ class MotionSettings:
     mask: tuple[Polygon, ...] = ()
     """Polygons whose motion is ignored (trees, a clock, a road outside the site)."""
     check_every_s: float = 5.0
-    """Stream seconds after which a still frame goes to the detector anyway, to re-check stationary objects."""
+    """Stream seconds after which a still frame goes to the detector anyway, to re-check the scene."""
+    tracked_check_s: float = 1.0
+    """With nothing moving but an object tracked (standing still), one frame per this many stream seconds: often
+    enough for the tracker to keep it (below `detector.tracker.lost_track_s`), so dwell timers run on."""
     frame_height: int = 180
     """Height of the grey image motion is computed on; its width keeps the frame's aspect."""
 
@@ -117,31 +121,60 @@ def mask_image(polygons: tuple[Polygon, ...], width: int, height: int) -> np.nda
     return image
 
 
+def check_phase_s(camera: str, check_every_s: float) -> float:
+    """The camera's offset of its periodic still-frame checks: fixed by its name, spread over the interval.
+
+    Example:
+        >>> 0 <= check_phase_s("lobby", 5.0) < 5.0, check_phase_s("lobby", 5.0) == check_phase_s("lobby", 5.0)
+        (True, True)
+    """
+    return check_every_s * (zlib.crc32(camera.encode()) % 1000) / 1000
+
+
 class MotionGate:
     """Says which sampled frames go to the detector, by stream time only.
 
-    A frame passes when something moves, when the camera still tracks an
-    object (it may stand still), when `check_every_s` passed since the last
-    frame that passed (a stationary object is re-checked), and always first.
+    A frame passes when something moves; when the camera tracks an object
+    that stands still, once `tracked_check_s` passed since the last frame
+    that passed (often enough to keep its track); otherwise once
+    `check_every_s` passed (the scene is re-checked); and always first.
+    A tracked object that moves is seen by the motion detector, so the
+    shorter interval only serves objects that stand still, and a false
+    positive on a still scene costs one frame per `tracked_check_s`, not
+    every frame.
 
     Example:
-        >>> gate = MotionGate(check_every_s=2.0)
+        >>> gate = MotionGate(check_every_s=2.0, tracked_check_s=1.0)
         >>> [gate.admit(t / 2, moving=t == 3, tracking=False) for t in range(8)]
         [True, False, False, True, False, False, False, True]
+        >>> [gate.admit(4 + t / 2, moving=False, tracking=True) for t in range(4)]
+        [False, True, False, True]
     """
 
     _TOLERANCE_S = 1e-3
 
-    def __init__(self, check_every_s: float) -> None:
+    def __init__(self, check_every_s: float, phase_s: float = 0.0, tracked_check_s: float | None = None) -> None:
         if check_every_s <= 0:
             raise ValueError(f"check_every_s must be positive, got {check_every_s!r}")
+        if not 0 <= phase_s < check_every_s:
+            raise ValueError(f"phase_s must be in [0, check_every_s), got {phase_s!r}")
+        if tracked_check_s is not None and tracked_check_s <= 0:
+            raise ValueError(f"tracked_check_s must be positive, got {tracked_check_s!r}")
         self.check_every_s = check_every_s
+        self.phase_s = phase_s
+        """The first re-check comes this long after the first frame (when not 0), so cameras started together
+        do not all send their still frames to the detector at the same moment."""
+        self.tracked_check_s = min(check_every_s, tracked_check_s or check_every_s)
         self._last_admitted: float | None = None
+        self._next_check = 0.0
 
     def admit(self, pts: float, moving: bool, tracking: bool) -> bool:
         """True when the frame at stream time `pts` goes to the detector."""
-        due = self._last_admitted is None or pts - self._last_admitted >= self.check_every_s - self._TOLERANCE_S
-        if moving or tracking or due:
-            self._last_admitted = pts
+        if self._last_admitted is None:
+            self._last_admitted, self._next_check = pts, pts + (self.phase_s or self.check_every_s)
+            return True
+        tracked_due = tracking and pts - self._last_admitted >= self.tracked_check_s - self._TOLERANCE_S
+        if moving or tracked_due or pts >= self._next_check - self._TOLERANCE_S:
+            self._last_admitted, self._next_check = pts, pts + self.check_every_s
             return True
         return False

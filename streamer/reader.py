@@ -16,7 +16,7 @@ from streamer.backoff import Backoff
 from streamer.board import BoardClosed, LatestFrameBoard
 from streamer.frame import Frame, shrink_to_fit
 from streamer.health import CameraState, HealthMonitor
-from streamer.motion import Box, MotionDetector, MotionGate, MotionSettings
+from streamer.motion import Box, MotionDetector, MotionGate, MotionSettings, check_phase_s
 from streamer.sampling import DetectRateSampler
 from streamer.source import StreamError, VideoStream, is_network_url, redact_url
 
@@ -130,7 +130,8 @@ class CameraReader(threading.Thread):
             self._sampler.reset()
             # A new session may bring a new resolution or view: motion starts from a fresh background.
             motion = MotionDetector(settings.motion)
-            gate = MotionGate(settings.motion.check_every_s)
+            check_every_s = settings.motion.check_every_s
+            gate = MotionGate(check_every_s, check_phase_s(self.camera, check_every_s), settings.motion.tracked_check_s)
             session_start_clock: float | None = None
             first_pts = 0.0
             stream_offset = self._next_stream_time

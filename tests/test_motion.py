@@ -123,13 +123,14 @@ def test_motion_size_keeps_the_aspect_and_never_enlarges() -> None:
 
 
 def test_gate_passes_the_first_frame_motion_tracks_and_one_still_frame_per_check_interval() -> None:
-    gate = MotionGate(check_every_s=1.0)
+    gate = MotionGate(check_every_s=1.0, tracked_check_s=0.4)
     times = [i * 0.2 for i in range(16)]  # 5 fps for 3 s
     moving = {1.2}
-    tracking = {2.2, 2.4}
+    tracking = {2.0, 2.2, 2.4, 2.6}
     admitted = [t for t in times if gate.admit(t, moving=round(t, 1) in moving, tracking=round(t, 1) in tracking)]
-    # 0.0 first; 1.0 the re-check; 1.2 motion, which restarts the interval; 2.2 and 2.4 tracked; 3.0 is 0.6 s later.
-    assert [round(t, 1) for t in admitted] == [0.0, 1.0, 1.2, 2.2, 2.4]
+    # 0.0 first; 1.0 the re-check; 1.2 motion, which restarts the interval; a still tracked object from 2.0: every
+    # 0.4 s (2.0, 2.4); then untracked again: 3.0 is only 0.6 s after 2.4.
+    assert [round(t, 1) for t in admitted] == [0.0, 1.0, 1.2, 2.0, 2.4]
 
 
 def test_gate_rejects_a_non_positive_interval() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from dashboard.metrics import prometheus_text
 from dashboard.present import camera_record
 from streamer import CameraReader, CameraState, HealthMonitor, LatestFrameBoard, MotionSettings, ReaderSettings
+from streamer.motion import check_phase_s
 from tests.rtsp import BoardConsumer, RtspServer, RtspServerError
 from vigil.config import VigilConfig
 from vigil.pipeline import reader_settings
@@ -91,22 +93,26 @@ def test_a_still_noisy_camera_sends_one_frame_per_check_interval(tmp_path, sampl
     motion = MotionSettings(check_every_s=2.0)
     frames, health = read_to_end(ReaderSettings(url=str(clip), detect_fps=5, realtime=False, motion=motion))
 
-    assert [f.index for f in frames] == [0, 20, 40, 60, 80], "the first frame, then one per 2 s of stream time"
-    assert [round(f.pts, 3) for f in frames] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    first_check = math.ceil(check_phase_s(CAMERA, 2.0) / 0.2 - 1e-6) * 0.2  # the first sampled frame at its phase
+    expected = [0.0, *np.arange(first_check, 10.0 - 1e-6, 2.0).round(3).tolist()]
+    assert [round(f.pts, 3) for f in frames] == expected, "the first frame, then one per 2 s at the camera's phase"
+    assert [f.index for f in frames] == [round(pts * FPS) for pts in expected]
     assert all(f.motion == () for f in frames)
     final = health.snapshot()[CAMERA]
-    assert (final.frames_in, final.frames_out, final.skipped, final.dropped) == (100, 5, 45, 0)
+    skipped = 50 - len(expected)
+    assert (final.frames_in, final.frames_out, final.skipped, final.dropped) == (100, len(expected), skipped, 0)
 
-    assert camera_record(final, now=0.0)["motion_skipped"] == 45
-    assert f'vigil_camera_motion_skipped_total{{camera="{CAMERA}"}} 45' in prometheus_text({}, {CAMERA: final})
+    assert camera_record(final, now=0.0)["motion_skipped"] == skipped
+    assert f'vigil_camera_motion_skipped_total{{camera="{CAMERA}"}} {skipped}' in prometheus_text({}, {CAMERA: final})
 
 
-def test_a_camera_that_tracks_something_sends_every_sampled_frame(tmp_path, sample_video) -> None:
+def test_a_camera_that_tracks_a_still_object_sends_a_frame_per_tracked_check(tmp_path, sample_video) -> None:
     clip = still_clip(tmp_path / "still.mp4", background(sample_video), seconds=4)
-    settings = ReaderSettings(url=str(clip), detect_fps=5, realtime=False, motion=MotionSettings(check_every_s=60))
+    motion = MotionSettings(check_every_s=60, tracked_check_s=0.4)
+    settings = ReaderSettings(url=str(clip), detect_fps=5, realtime=False, motion=motion)
     frames, health = read_to_end(settings, has_active_tracks=lambda: True)
-    assert [f.index for f in frames] == list(range(0, 40, 2))
-    assert health.snapshot()[CAMERA].skipped == 0
+    assert [f.index for f in frames] == list(range(0, 40, 4)), "every 0.4 s of stream time, not every sampled frame"
+    assert health.snapshot()[CAMERA].skipped == 10
 
 
 def test_the_first_sampled_frame_on_which_an_object_moves_reaches_the_board(tmp_path, sample_video) -> None:

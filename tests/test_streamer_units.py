@@ -57,9 +57,22 @@ def test_board_replaces_an_unread_frame_and_counts_the_drop() -> None:
         board.put(frame("a", i))
     board.put(frame("b", 0, clock=0.5))
     batch = board.take_batch(max_batch=8, max_wait_s=0, expected=2)
-    assert [(f.camera, f.index) for f in batch] == [("b", 0), ("a", 2)], "oldest first, newest frame per camera"
+    assert [(f.camera, f.index) for f in batch] == [("a", 2), ("b", 0)], "longest waiting first, newest frame each"
     assert drops == ["a", "a"]
     assert board.pending_count() == 0
+
+
+def test_a_camera_whose_frame_keeps_being_replaced_keeps_its_place_in_line() -> None:
+    """A busy camera replaces its frame every time; it must not be starved by cameras that wait less long."""
+    board = LatestFrameBoard()
+    board.put(frame("busy", 0, clock=1.0))
+    for index, camera in enumerate("abc"):
+        board.put(frame(camera, 0, clock=2.0 + index))
+    board.put(frame("busy", 1, clock=9.0))
+    batch = board.take_batch(max_batch=2, max_wait_s=0, expected=4)
+    assert [(f.camera, f.index) for f in batch] == [("busy", 1), ("a", 0)], "waiting since 1.0, with its newest frame"
+    board.put(frame("busy", 2, clock=10.0))
+    assert [f.camera for f in board.take_batch(max_batch=2, max_wait_s=0, expected=4)] == ["b", "c"]
 
 
 def test_board_batch_is_capped_by_max_batch() -> None:

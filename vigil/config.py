@@ -71,6 +71,9 @@ class MotionConfig(_Section):
     """Polygons in relative coordinates (as zones) whose motion is ignored."""
     check_every_s: PositiveFloat = _MOTION.check_every_s
     """With nothing moving or tracked, one frame per this many stream seconds still goes to the detector."""
+    tracked_check_s: PositiveFloat = _MOTION.tracked_check_s
+    """With nothing moving but an object tracked (it stands still), one frame per this many stream seconds: keep it
+    below `detector.tracker.lost_track_s` and the rules' `clear_after_s`, or still objects lose their tracks."""
 
     def overridden_by(self, override: MotionConfig | None) -> MotionConfig:
         """These settings with the keys given in `override` (a camera's `motion:`) replaced."""
@@ -86,6 +89,7 @@ class MotionConfig(_Section):
             min_area=self.min_area,
             mask=tuple(tuple(polygon) for polygon in self.mask),
             check_every_s=self.check_every_s,
+            tracked_check_s=self.tracked_check_s,
         )
 
 
@@ -157,7 +161,9 @@ class DetectorConfig(_Section):
     """Box agreement with fp32 (IoU 0.5) each class must reach on held-out site frames for int8 to be used."""
     calibration_frames: PositiveInt = 80
     """Site frames int8 is calibrated on; half as many more are held out to check it."""
-    max_batch: PositiveInt = 16
+    max_batch: PositiveInt | None = None
+    """Most frames per inference call: 16 on CUDA, 4 on CPU when omitted (on a CPU a frame costs the same in a
+    batch of 16 as alone, so a big batch only adds latency)."""
     max_wait_ms: float = Field(25.0, ge=0)
     cpu_threads: PositiveInt | None = None
     """Torch threads for CPU inference; all cores when omitted."""
@@ -166,6 +172,10 @@ class DetectorConfig(_Section):
     labels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LABELS))
     """Model class name → name used in rules and alerts."""
     tracker: TrackerConfig = TrackerConfig()
+
+    def batch_limit(self, device: str) -> int:
+        """`max_batch`, or the default for `device`."""
+        return self.max_batch or (16 if device.startswith("cuda") or device.isdigit() else 4)
 
     @field_validator("device")
     @classmethod
@@ -315,6 +325,17 @@ def _cross_reference_problems(config: VigilConfig) -> list[str]:
                     problems.append(f"rules.{i}.{field}: camera {camera!r} has no {field} {shape!r}")
             if not having:
                 problems.append(f"rules.{i}.{field}: no camera has a {field} {shape!r}")
+    lost_track_s = config.detector.tracker.lost_track_s
+    motions = {"motion": config.motion} | {
+        f"cameras.{name}.motion": config.motion.overridden_by(camera.motion)
+        for name, camera in config.cameras.items() if camera.motion is not None
+    }
+    problems += [
+        f"{where}.tracked_check_s: {motion.tracked_check_s:g} s must be below detector.tracker.lost_track_s "
+        f"({lost_track_s:g} s), or objects that stand still lose their tracks between checks"
+        for where, motion in motions.items()
+        if motion.enabled and motion.tracked_check_s >= lost_track_s
+    ]
     names = [rule.name for rule in config.rules]
     problems += [f"rules.{i}.name: duplicate rule name {n!r}" for i, n in enumerate(names) if n in names[:i]]
     return problems

@@ -24,7 +24,8 @@ def build_detector(config: VigilConfig, registry: ModelRegistry, version: ModelV
     options = DetectorOptions(
         imgsz=detector.imgsz, conf=detector.conf, iou=detector.iou, device=device, labels=detector.labels,
         agnostic_nms=detector.agnostic_nms, cpu_threads=detector.cpu_threads, backend=detector.backend,
-        precision=detector.precision, max_batch=detector.max_batch, int8_min_agreement=detector.int8_min_agreement,
+        precision=detector.precision, max_batch=detector.batch_limit(device),
+        int8_min_agreement=detector.int8_min_agreement,
     )
     return load_detector(
         version.weights, options, ExportCache(registry.exports_dir(version)),
@@ -50,7 +51,8 @@ class DetectionStage:
         self.batchers = [
             Batcher(
                 board, detector, sink, health,
-                max_batch=config.detector.max_batch, max_wait_s=config.detector.max_wait_ms / 1000,
+                max_batch=config.detector.batch_limit(detector.device),
+                max_wait_s=config.detector.max_wait_ms / 1000,
                 cameras={camera for camera, device in self.device_of.items() if device == index},
             )
             for index, (board, detector) in enumerate(zip(self.boards, detectors, strict=True))

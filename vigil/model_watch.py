@@ -41,11 +41,11 @@ class LiveModelWatcher(threading.Thread):
         self._swap = swap
         self._check = check
         self._poll_s = poll_s
-        self._stop = threading.Event()
+        self._stop_requested = threading.Event()  # not `_stop`: threading.Thread has a method of that name
         self.changed = threading.Condition()
 
     def run(self) -> None:
-        while not self._stop.wait(self._poll_s):
+        while not self._stop_requested.wait(self._poll_s):
             self.follow()
 
     def follow(self) -> None:
@@ -85,4 +85,4 @@ class LiveModelWatcher(threading.Thread):
             return self.changed.wait_for(lambda: self.serving == version, timeout)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stop_requested.set()

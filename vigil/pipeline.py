@@ -226,7 +226,8 @@ class Pipeline:
             mean_batch = mean_batches[self.detection.device_of[health.camera]]
             line = (
                 f"{health.camera}: {health.state} fps in {health.fps_in:.1f} out {health.fps_out:.1f} "
-                f"dropped {health.dropped} reconnects {health.reconnects} batch mean {mean_batch:.2f}"
+                f"dropped {health.dropped} motion-skipped {health.skipped} reconnects {health.reconnects} "
+                f"batch mean {mean_batch:.2f}"
             )
             if health.state != "streaming" and health.last_error:
                 line += f" last error: {health.last_error}"
