@@ -59,14 +59,19 @@ def installed_runtimes() -> set[str]:
 
 
 def resolve_device(device: str) -> str:
-    """`auto` becomes `cuda:0` when a GPU is usable, else `cpu`; anything else is kept."""
+    """`auto` becomes `cuda:0` when a GPU is usable, else `cpu`; a bare index `N` becomes `cuda:N`.
+
+    Example:
+        >>> resolve_device("1"), resolve_device("cpu")
+        ('cuda:1', 'cpu')
+    """
     if device == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
-    return device
+    return f"cuda:{device}" if device.isdigit() else device
 
 
 def _device_kind(device: str) -> str:
-    return "cuda" if device.startswith("cuda") or device.isdigit() else "cpu"
+    return "cuda" if resolve_device(device).startswith("cuda") else "cpu"
 
 
 def choose_backend(backend: Backend, precision: Precision, device: str, installed: Collection[str]) -> BackendChoice:

@@ -44,10 +44,12 @@ class ExportSpec:
     imgsz: int
     batch: int
     """The largest batch; exports take any batch size up to it (dynamic shapes)."""
+    runtime: str = ""
+    """What else the export is tied to, e.g. a TensorRT engine to the TensorRT version and the GPU."""
 
     @property
     def key(self) -> str:
-        return f"{self.backend}-{self.precision}-{self.imgsz}-b{self.batch}"
+        return f"{self.backend}-{self.precision}-{self.imgsz}-b{self.batch}" + (f"-{self.runtime}" if self.runtime else "")
 
     @property
     def quantize(self) -> int | None:
@@ -157,6 +159,7 @@ class ExportCache:
             "export_s": round(time.monotonic() - started, 1),
         }
         _write_json(staging / _MANIFEST, manifest)
+        shutil.rmtree(folder, ignore_errors=True)  # an unreadable or emptied earlier export of the same key
         os.replace(staging, folder)
         log.info("exported %s for %s in %.0f s", weights.name, spec.key, manifest["export_s"])
         return CachedExport(folder / manifest["artifact"], manifest)

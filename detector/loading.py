@@ -10,14 +10,19 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from ultralytics.utils.downloads import attempt_download_asset
 
 from detector.agreement import Agreement, ClassAgreement, compare_detections
 from detector.backends import Backend, BackendChoice, Precision, choose_backend, installed_runtimes, resolve_device
-from detector.exports import CachedExport, ExportCache, ExportSpec
+from detector.exports import CachedExport, ExportCache, ExportFailed, ExportSpec
 from detector.model import YoloDetector
 from detector.weights import resolve_weights
 
 log = logging.getLogger(__name__)
+
+
+MIN_SITE_FRAMES = 10
+"""Fewer calibration or held-out frames than this say too little about INT8 on the site."""
 
 
 class Int8Refused(RuntimeError):
@@ -77,24 +82,45 @@ def load_detector(
     for fallback in choice.fallbacks:
         log.warning("detector: %s", fallback)
     weights = resolve_weights(model)
-    if not choice.exported:
-        detector = options.detector(weights, choice)
-    else:
+    if choice.exported and not Path(weights).is_file():
+        weights = str(attempt_download_asset(weights))  # a bare name such as yolo11n.pt: exports need the file
+    detector = None
+    if choice.exported:
         assert cache is not None
-        export = None
-        if choice.precision == "int8":
-            export = _checked_int8(weights, options, choice, cache, site_frames)
-            if export is None:
-                choice = replace(choice, precision="fp32")
-        if export is None:
-            export = cache.get_or_export(weights, _spec(options, choice), device=choice.device)
-        detector = options.detector(export.artifact, choice)
+        try:
+            detector = _exported_detector(weights, options, choice, cache, site_frames)
+        except ExportFailed as error:
+            log.error("detector: %s; serving pytorch instead", error)
+            choice = BackendChoice("pytorch", "auto", choice.device)
+    if detector is None:
+        detector = options.detector(weights, choice)
     detector.warm_up(batch=1)
     return detector
 
 
+def _exported_detector(
+    weights: str, options: DetectorOptions, choice: BackendChoice, cache: ExportCache,
+    site_frames: Callable[[], SiteFrames] | None,
+) -> YoloDetector:
+    export = None
+    if choice.precision == "int8":
+        export = _checked_int8(weights, options, choice, cache, site_frames)
+        if export is None:
+            choice = replace(choice, precision="fp32")
+    if export is None:
+        export = cache.get_or_export(weights, _spec(options, choice), device=choice.device)
+    return options.detector(export.artifact, choice)
+
+
 def _spec(options: DetectorOptions, choice: BackendChoice) -> ExportSpec:
-    return ExportSpec(choice.backend, choice.precision, options.imgsz, options.max_batch)
+    runtime = ""
+    if choice.backend == "tensorrt":  # an engine only loads with the TensorRT and the GPU generation it was built for
+        import tensorrt
+        import torch
+
+        major, minor = torch.cuda.get_device_capability(choice.device)
+        runtime = f"trt{tensorrt.__version__}-sm{major}{minor}"
+    return ExportSpec(choice.backend, choice.precision, options.imgsz, options.max_batch, runtime)
 
 
 def _checked_int8(
@@ -107,10 +133,16 @@ def _checked_int8(
     try:
         if export is None or "int8_check" not in export.manifest:
             frames = site_frames() if site_frames is not None else SiteFrames((), ())
-            if not frames.calibration or not frames.held_out:
-                raise Int8Refused("INT8 needs site frames to calibrate on and to check against FP32; none were found")
-            export = _calibrated(weights, spec, options, choice, cache, frames)
+            if len(frames.calibration) < MIN_SITE_FRAMES or len(frames.held_out) < MIN_SITE_FRAMES:
+                raise Int8Refused(f"INT8 needs at least {MIN_SITE_FRAMES} site frames to calibrate on and as many to "
+                                  f"check against FP32; found {len(frames.calibration)} and {len(frames.held_out)}")
+            try:
+                export = _calibrated(weights, spec, options, choice, cache, frames)
+            except Exception as error:  # an export or a check that fails must not stop the start: FP32 serves
+                raise Int8Refused(f"calibrating or checking INT8 failed: {error}") from error
         agreement = _stored_agreement(export.manifest["int8_check"])
+        if not any(c.reference for c in agreement.classes):
+            raise Int8Refused(f"FP32 found nothing on the {agreement.frames} held-out frames: nothing to compare")
         failing = agreement.failing(options.int8_min_agreement)
         if failing:
             names = ", ".join(f"{c.name} {c.agreement:.3f}" for c in failing)

@@ -77,7 +77,7 @@ def test_int8_is_refused_when_it_disagrees_with_fp32(tmp_path: Path, sample_vide
     """A deliberately bad calibration set (blank white frames) ruins the INT8 ranges: FP32 serves instead."""
     caplog.set_level(logging.INFO)
     held_out = sample_frames(sample_video, count=20, every=10)
-    blank = [np.full_like(held_out[0], 255) for _ in range(8)]
+    blank = [np.full_like(held_out[0], 255) for _ in range(12)]
     cache = ExportCache(tmp_path)
     options = DetectorOptions(imgsz=SMALL, device="cpu", labels=DEFAULT_LABELS, backend="openvino", precision="int8",
                               max_batch=4, int8_min_agreement=0.9)

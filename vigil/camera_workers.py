@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import supervision as sv
 
@@ -19,18 +19,24 @@ FrameHandler = Callable[[Frame, sv.Detections], None]
 class _Shard(threading.Thread):
     """One worker thread and its bounded queue; the oldest waiting frame is dropped when the queue is full."""
 
-    def __init__(self, index: int, handle: FrameHandler, capacity: int, overflowed: Callable[[str], None]) -> None:
+    def __init__(
+        self, index: int, handle: FrameHandler, capacity: int, overflowed: Callable[[str], None],
+        lossless: Collection[str],
+    ) -> None:
         super().__init__(name=f"camera-worker-{index}", daemon=True)
         self._handle = handle
         self._waiting: deque[tuple[Frame, sv.Detections]] = deque()
         self._capacity = capacity
         self._overflowed = overflowed
+        self._lossless = lossless
         self._changed = threading.Condition()
         self._closed = False
         self._busy = False
 
     def offer(self, frame: Frame, detections: sv.Detections) -> None:
         with self._changed:
+            if frame.camera in self._lossless:
+                self._changed.wait_for(lambda: len(self._waiting) < self._capacity or self._closed)
             if len(self._waiting) >= self._capacity:
                 dropped, _ = self._waiting.popleft()
                 self._overflowed(dropped.camera)
@@ -69,7 +75,9 @@ class CameraWorkers:
 
     Each camera is served by one thread of the pool, always the same, so its tracker, scene state and rules are
     only ever touched by that thread and its frames are handled in order. `submit` never blocks: when a
-    thread's queue of `capacity` frames is full, its oldest frame is dropped and counted in `overflowed`.
+    thread's queue of `capacity` frames is full, its oldest frame is dropped and counted in `overflowed`,
+    except for `lossless` cameras (files read as fast as they can be detected), whose frames wait for room:
+    their reader already waits for the detector, and now the detector waits for the worker.
 
     Example:
         >>> import numpy as np
@@ -82,11 +90,15 @@ class CameraWorkers:
         (['yard'], 0)
     """
 
-    def __init__(self, cameras: Sequence[str], handle: FrameHandler, threads: int = 2, capacity: int = 64) -> None:
+    def __init__(
+        self, cameras: Sequence[str], handle: FrameHandler, threads: int = 2, capacity: int = 64,
+        lossless: Collection[str] = (),
+    ) -> None:
         self.overflowed: Counter[str] = Counter()
         """Frames dropped per camera because its worker fell `capacity` frames behind."""
         self._lock = threading.Lock()
-        self._shards = [_Shard(i, handle, capacity, self._count_overflow) for i in range(max(1, min(threads, len(cameras))))]
+        count = max(1, min(threads, len(cameras)))
+        self._shards = [_Shard(i, handle, capacity, self._count_overflow, frozenset(lossless)) for i in range(count)]
         self._shard_of = {camera: self._shards[i % len(self._shards)] for i, camera in enumerate(sorted(cameras))}
 
     def _count_overflow(self, camera: str) -> None:

@@ -19,6 +19,7 @@ from detector import CameraTrackers, TrackerSettings, YoloDetector
 from detector.placement import detection_devices
 from finetune.registry import BASE_VERSION, ModelRegistry, ModelVersion
 from streamer import CameraReader, CameraState, Frame, HealthMonitor, ReaderSettings
+from streamer.source import is_network_url
 from vigil.camera_workers import CameraWorkers
 from vigil.config import CameraConfig, ConfigError, VigilConfig, check_rule_classes
 from vigil.detection import DetectionStage, build_detector
@@ -103,6 +104,8 @@ class Pipeline:
         self.workers = CameraWorkers(
             list(config.cameras), self._on_frame_detected, threads=config.workers.threads,
             capacity=config.workers.queue_frames,
+            lossless=[name for name, camera in config.cameras.items()
+                      if not camera.realtime and not is_network_url(camera.detect_url or camera.url)],
         )
         self.detection = DetectionStage(config, detectors, self.workers.submit, self.health)
         self.readers = [
