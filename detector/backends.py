@@ -44,13 +44,6 @@ class BackendChoice:
         """True when the weights must be exported (everything but PyTorch)."""
         return self.backend != "pytorch"
 
-    @property
-    def quantize(self) -> int | None:
-        """Ultralytics' `quantize` value for this precision: 8, 16 or None (fp32)."""
-        return {"int8": 8, "fp16": 16}.get(self.precision)
-
-    def describe(self) -> str:
-        return f"{self.backend} {self.precision} on {self.device}"
 
 
 def installed_runtimes() -> set[str]:
@@ -82,8 +75,9 @@ def choose_backend(backend: Backend, precision: Precision, device: str, installe
     to the device's default (fp16 on CUDA, fp32 on CPU). `installed` is what `installed_runtimes()` returns.
 
     Example:
-        >>> choose_backend("auto", "auto", "cuda:0", installed={"tensorrt"}).describe()
-        'tensorrt fp16 on cuda:0'
+        >>> choice = choose_backend("auto", "auto", "cuda:0", installed={"tensorrt"})
+        >>> choice.backend, choice.precision, choice.device
+        ('tensorrt', 'fp16', 'cuda:0')
         >>> choose_backend("onnx", "int8", "cpu", installed=set()).fallbacks
         ('onnx needs onnxruntime, which is not installed; using pytorch', 'pytorch cannot run int8 on cpu; using fp32')
     """

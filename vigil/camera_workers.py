@@ -31,7 +31,6 @@ class _Shard(threading.Thread):
         self._lossless = lossless
         self._changed = threading.Condition()
         self._closed = False
-        self._busy = False
 
     def offer(self, frame: Frame, detections: sv.Detections) -> None:
         with self._changed:
@@ -48,10 +47,6 @@ class _Shard(threading.Thread):
             self._closed = True
             self._changed.notify_all()
 
-    def wait_idle(self, timeout_s: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: not self._waiting and not self._busy, timeout=timeout_s)
-
     def run(self) -> None:
         while True:
             with self._changed:
@@ -59,15 +54,11 @@ class _Shard(threading.Thread):
                 if not self._waiting:
                     return
                 frame, detections = self._waiting.popleft()
-                self._busy = True
+                self._changed.notify_all()  # a lossless camera's offer may wait for this room
             try:
                 self._handle(frame, detections)
             except Exception:
                 log.exception("camera %s: handling detections failed", frame.camera)
-            finally:
-                with self._changed:
-                    self._busy = False
-                    self._changed.notify_all()
 
 
 class CameraWorkers:
@@ -111,10 +102,6 @@ class CameraWorkers:
 
     def submit(self, frame: Frame, detections: sv.Detections) -> None:
         self._shard_of[frame.camera].offer(frame, detections)
-
-    def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """True once every submitted frame has been handled (tests, orderly shutdown)."""
-        return all(shard.wait_idle(timeout_s) for shard in self._shards)
 
     def stop(self) -> None:
         """Handle what is queued, then end the threads."""
