@@ -9,6 +9,10 @@ from collections.abc import Callable
 from streamer.frame import Frame
 
 
+STILL_FRAME_YIELD_S = 1.0
+"""A frame without motion (a re-check of a still scene) ranks as if it had waited this much less."""
+
+
 class BoardClosed(Exception):
     """The board was closed while a reader waited to hand over a frame."""
 
@@ -19,7 +23,10 @@ class LatestFrameBoard:
     A newer frame replaces an unread one, which is dropped and counted (live
     sources). A reader of a file that runs as fast as the detector instead
     waits for its slot to be free before it makes the next frame. The
-    batcher takes the pending frames of several cameras at once.
+    batcher takes the pending frames of several cameras at once, those with
+    motion ahead of re-checks of still scenes that came less than
+    `STILL_FRAME_YIELD_S` before them, so a walk-in is not queued behind
+    the periodic checks of many still cameras, and no check starves.
 
     Example:
         >>> import numpy as np
@@ -62,7 +69,7 @@ class LatestFrameBoard:
         """Take up to `max_batch` pending frames, the cameras that have waited longest first.
 
         A camera whose frame was replaced while it waited keeps its place: a busy camera is not starved by
-        cameras that send a frame now and then.
+        cameras that send a frame now and then. A frame without motion yields `STILL_FRAME_YIELD_S` of its wait.
 
         Waits up to `idle_timeout_s` for a first frame, then up to
         `max_wait_s` more for `expected` cameras (capped by `max_batch`) to
@@ -79,11 +86,14 @@ class LatestFrameBoard:
                 if remaining <= 0:
                     break
                 self._changed.wait(remaining)
-            frames = sorted(self._pending.values(), key=lambda f: self._waiting_since[f.camera])[:max_batch]
+            frames = sorted(self._pending.values(), key=self._rank)[:max_batch]
             for frame in frames:
                 del self._pending[frame.camera], self._waiting_since[frame.camera]
             self._changed.notify_all()
             return frames
+
+    def _rank(self, frame: Frame) -> float:
+        return self._waiting_since[frame.camera] + (0.0 if frame.motion else STILL_FRAME_YIELD_S)
 
     def close(self) -> None:
         """Wake every waiter; readers waiting to hand over a frame get BoardClosed."""

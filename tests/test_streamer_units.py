@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from streamer import CameraState, Frame, HealthMonitor, LatestFrameBoard
 from streamer.backoff import Backoff
-from streamer.board import BoardClosed
+from streamer.board import STILL_FRAME_YIELD_S, BoardClosed
 from streamer.sampling import DetectRateSampler
 from streamer.source import redact_url
 
@@ -73,6 +74,16 @@ def test_a_camera_whose_frame_keeps_being_replaced_keeps_its_place_in_line() -> 
     assert [(f.camera, f.index) for f in batch] == [("busy", 1), ("a", 0)], "waiting since 1.0, with its newest frame"
     board.put(frame("busy", 2, clock=10.0))
     assert [f.camera for f in board.take_batch(max_batch=2, max_wait_s=0, expected=4)] == ["b", "c"]
+
+
+def test_frames_with_motion_go_ahead_of_still_rechecks_that_came_less_than_the_yield_before() -> None:
+    """Many still cameras' periodic checks must not delay a walk-in, nor be starved by motion for good."""
+    board = LatestFrameBoard()
+    board.put(frame("still", 0, clock=10.0))
+    board.put(replace(frame("walk-in", 0, clock=10.0 + STILL_FRAME_YIELD_S / 2), motion=((0.1, 0.1, 0.3, 0.6),)))
+    board.put(replace(frame("late", 0, clock=10.0 + STILL_FRAME_YIELD_S * 2), motion=((0.1, 0.1, 0.3, 0.6),)))
+    batch = board.take_batch(max_batch=3, max_wait_s=0, expected=3)
+    assert [f.camera for f in batch] == ["walk-in", "still", "late"]
 
 
 def test_board_batch_is_capped_by_max_batch() -> None:
