@@ -35,7 +35,9 @@ class RuleSettings:
 
     name: str
     classes: list[str]
-    min_score: float = 0.5
+    min_score: float = 0.35
+    class_min_score: Mapping[str, float] = field(default_factory=dict)
+    """Per class, a threshold that replaces `min_score`."""
     score_window: int = 5
     min_area: float = 0.0
     max_area: float = 1.0
@@ -139,9 +141,15 @@ class Rule(ABC):
             np.isin(tracks.data["class_name"], s.classes)
             & (scene.areas >= s.min_area)
             & (scene.areas <= s.max_area)
-            & (scene.medians[s.score_window] >= s.min_score)
+            & (scene.medians[s.score_window] >= self._thresholds(tracks.data["class_name"]))
         )
         return tracks[keep]
+
+    def _thresholds(self, class_names: np.ndarray) -> np.ndarray | float:
+        s = self.settings
+        if not s.class_min_score:
+            return s.min_score
+        return np.array([s.class_min_score.get(name, s.min_score) for name in class_names], dtype=float)
 
     def _gone(self, scene: Scene, track_id: int) -> bool:
         """The track has been unseen for longer than `clear_after_s` (or the scene has forgotten it)."""

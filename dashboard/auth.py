@@ -65,7 +65,18 @@ def role_required(role: Role) -> Callable[[View], View]:
                 abort(403, description=f"this needs the {role} role; you are {user.role}")
             return view(*args, **kwargs)
 
+        guarded.vigil_role = role  # type: ignore[attr-defined]
         return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def body_limit(max_bytes: Callable[[], int]) -> Callable[[View], View]:
+    """Let the view's requests carry up to `max_bytes()` (checked before anything of the body is read)."""
+
+    def decorate(view: View) -> View:
+        view.vigil_max_body = max_bytes  # type: ignore[attr-defined]
+        return view
 
     return decorate
 
@@ -86,6 +97,15 @@ def _guard() -> Response | None:
             return jsonify(error="login required"), 401
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("auth.login", next=target))
+    required = getattr(view, "vigil_role", None)
+    if g.user is not None and required is not None and not g.user.may(required):
+        abort(403, description=f"this needs the {required} role; you are {g.user.role}")  # before reading a body
+    limit = getattr(view, "vigil_max_body", None)
+    if limit is not None:
+        request.max_content_length = limit()
+        if request.content_length is not None and request.content_length > request.max_content_length:
+            abort(413, description=f"the upload is {request.content_length} bytes, over the limit of "
+                                   f"{request.max_content_length} bytes (finetune.max_upload_mb per file)")
     if request.method in STATE_CHANGING:
         sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
         expected = session.get("csrf", "")

@@ -8,6 +8,7 @@ from flask import Blueprint, render_template
 
 from dashboard.context import services
 from dashboard.present import camera_record
+from dashboard.score_chart import score_chart
 
 bp = Blueprint("cameras", __name__)
 
@@ -17,4 +18,7 @@ def camera_list() -> str:
     health = services().camera_health()
     now = time.time()
     cameras = None if health is None else [camera_record(h, now) for _, h in sorted(health.items())]
-    return render_template("cameras.html", cameras=cameras)
+    source = services()
+    scores = {} if source.scores is None else source.scores()
+    charts = [score_chart(name, s, source.rule_thresholds.get(name, ())) for name, s in scores.items()]
+    return render_template("cameras.html", cameras=cameras, score_charts=charts)

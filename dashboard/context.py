@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
 
 from alerts import AlertStore
 from alerts.users import UserStore
+from detector.score_profile import ClassScores, RuleThreshold
 from streamer import CameraHealth
 
 HealthSource = Callable[[], Mapping[str, CameraHealth] | None]
 MetricsSource = Callable[[], Iterable[str] | None]
+ScoreSource = Callable[[], Mapping[str, ClassScores]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,10 @@ class DashboardServices:
     """Each camera's health; None (or returning None) means the pipeline is not running."""
     metrics: MetricsSource | None = None
     """Extra Prometheus text lines (detector batch size, latency, …) appended to /metrics."""
+    scores: ScoreSource | None = None
+    """The model's recent score distribution per class, over every camera."""
+    rule_thresholds: Mapping[str, list[RuleThreshold]] = field(default_factory=dict)
+    """Per class, the enabled rules on it and the score each asks for."""
 
     def camera_health(self) -> Mapping[str, CameraHealth] | None:
         return None if self.health is None else self.health()

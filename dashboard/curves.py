@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashboard.chart import COLOURS
+from finetune.jobs import TAUGHT_AP50
 
 WIDTH, HEIGHT = 360, 180
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 22
 """Margins around the plot, for the axis labels."""
-VALIDATION = (("mAP50", "metrics/mAP50(B)"), ("mAP50-95", "metrics/mAP50-95(B)"))
-"""Validation curves drawn: the name shown, and Ultralytics' key in an epoch's `metrics`."""
+VALIDATION = (("taught AP50", TAUGHT_AP50), ("mAP50", "metrics/mAP50(B)"), ("mAP50-95", "metrics/mAP50-95(B)"))
+"""Validation curves drawn: the name shown, and the key in an epoch's `metrics` (the first selects the kept epoch)."""
 _NICE = (1.0, 2.0, 2.5, 5.0, 10.0)
 _MAX_X_TICKS = 10
 
@@ -118,7 +119,7 @@ def training_curves(history: Sequence[Mapping[str, Any]], epochs: int | None = N
             _keep(validation.setdefault(name, {}), epoch, metrics.get(key))
     return TrainingCurves(
         losses=curve_panel("Training loss per epoch", _non_empty(losses.items()), span),
-        validation=curve_panel("Validation mAP per epoch", _non_empty(validation.items()), span),
+        validation=curve_panel("Validation AP per epoch", _non_empty(validation.items()), span),
     )
 
 

@@ -95,6 +95,8 @@ def models_page() -> str:
     service = _service()
     history = service.registry.history()
     active = service.jobs.active()
+    all_datasets = service.datasets()
+    uploads = current_app.extensions.get("vigil.uploads")
     return render_template(
         "models.html",
         versions=service.registry.versions(),
@@ -102,7 +104,9 @@ def models_page() -> str:
         rollback_to=service.registry.rollback_target(),
         history=history[::-1],
         active=active,
-        datasets=[] if active else service.datasets(),
+        datasets=[] if active else all_datasets,
+        all_datasets=all_datasets,
+        upload_max_mb=uploads.max_bytes / (1 << 20) if uploads is not None else 0,
         jobs=service.jobs.recent(RECENT_JOBS),
     )
 

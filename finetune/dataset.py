@@ -208,17 +208,26 @@ class SiteDataset:
                 raise DatasetError(f"invalid class name {name!r}: use letters, digits, ' ', '_', '.' or '-'")
         return DatasetImport(self, source, [c for c in dict.fromkeys(add_classes) if c not in self.classes])
 
+    def labelled_classes(self, entry: ManifestEntry) -> tuple[list[str], list[str]]:
+        """The class of each box people drew in the sample, and of each pseudo-label (stored last)."""
+        names = [label for label, _ in self.read_boxes(entry)]
+        split_at = len(names) - entry.pseudo
+        return names[:split_at], names[split_at:]
+
+    def taught_classes(self) -> dict[str, frozenset[str]]:
+        """Per sample id, the classes people labelled in it: what a fine-tune on this dataset teaches."""
+        return {entry.id: frozenset(self.labelled_classes(entry)[0]) for entry in self.entries()}
+
     def summary(self) -> dict[str, object]:
         """Samples, clips and boxes per class (people's and the model's), for listings."""
         entries = self.entries()
         human: dict[str, int] = {}
         pseudo: dict[str, int] = {}
         for entry in entries:
-            pseudo_left = entry.pseudo
-            for label, _ in reversed(self.read_boxes(entry)):
-                counts = pseudo if pseudo_left > 0 else human
-                pseudo_left -= 1
-                counts[label] = counts.get(label, 0) + 1
+            people, model = self.labelled_classes(entry)
+            for counts, names in ((human, people), (pseudo, model)):
+                for label in names:
+                    counts[label] = counts.get(label, 0) + 1
         return {
             "name": self.name,
             "classes": self.classes,

@@ -21,11 +21,17 @@ def promote_if_better(
     taught_classes: Collection[str],
     *,
     metric: str = "ap50",
-    min_gain: float = 0.0,
-    max_old_class_drop: float = 0.02,
+    min_gain: float = 0.02,
+    max_old_class_drop: float = 0.05,
 ) -> GateDecision:
     """Promote only if every class the dataset teaches gains more than `min_gain` on `metric` and no other class
     loses more than `max_old_class_drop`; a taught class without held-out instances cannot be judged, so it blocks.
+
+    An old class whose held-out boxes are all the live model's (nobody drew one; taken at the pseudo-label
+    scores, by default the pipeline's confidence) is judged on recall at the operating confidence: how many of
+    the objects the live model reports the candidate still reports. AP against them would punish a candidate whose scores rose with fine-tuning for
+    every object the live model scored just under the threshold; a candidate that learnt to leave them as
+    background loses recall and fails.
 
     Example:
         >>> promote_if_better(candidate, current, {"package"}).promote  # doctest: +SKIP
@@ -46,11 +52,13 @@ def promote_if_better(
         promote &= gained
         reasons.append(f"{name}: {metric} {old:.3f} → {new:.3f} ({'better' if gained else 'not better'})")
     for name in sorted(set(candidate.classes) - set(taught_classes)):
-        new, old = candidate.value(name, metric), current.value(name, metric)
+        measure = "recall" if candidate.classes[name].pseudo_labelled else metric
+        new, old = candidate.value(name, measure), current.value(name, measure)
         if new is None or old is None:
             continue
         kept = old - new <= max_old_class_drop
         promote &= kept
         verdict = "kept" if kept else f"lost more than {max_old_class_drop:g}"
-        reasons.append(f"{name}: {metric} {old:.3f} → {new:.3f} ({verdict})")
+        source = " of the live model's boxes" if candidate.classes[name].pseudo_labelled else ""
+        reasons.append(f"{name}: {measure}{source} {old:.3f} → {new:.3f} ({verdict})")
     return GateDecision(promote, reasons)

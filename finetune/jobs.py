@@ -22,6 +22,8 @@ from alerts.tables import TrainingJobRow
 log = logging.getLogger(__name__)
 
 _PROGRESS_INTERVAL_S = 1.0
+TAUGHT_AP50 = "metrics/taught_AP50(B)"
+"""The epoch metric in a job's history that selects the kept weights: mean AP50 of the classes people labelled."""
 
 
 class JobStatus(StrEnum):
@@ -184,6 +186,8 @@ class ProgressReporter:
         self._state: dict[str, Any] = {"stage": "starting", "history": []}
         self._written_at = 0.0
         self._training_started: float | None = None
+        self._epoch_s: float | None = None
+        """Mean seconds of a training epoch with its validation, once one ended."""
 
     def stage(self, name: str, message: str = "") -> None:
         self._state.update(stage=name, message=message, done=None, total=None)
@@ -195,20 +199,21 @@ class ProgressReporter:
         self._write()
 
     def batch_done(self, progress) -> None:
-        now = time.monotonic()
         if self._training_started is None:
-            self._training_started = now
+            self._training_started = time.monotonic()
         done = (progress.epoch - 1) * progress.batches + progress.batch
-        total = progress.epochs * progress.batches
-        elapsed = now - self._training_started
+        epochs_left = progress.epochs - progress.epoch + 1 - progress.batch / max(1, progress.batches)
         self._state.update(
             stage="training", epoch=progress.epoch, epochs=progress.epochs, batch=progress.batch,
-            batches=progress.batches, losses=progress.losses, done=done, total=total,
-            eta_s=round(elapsed / done * (total - done), 1) if done else None,
+            batches=progress.batches, losses=progress.losses, done=done, total=progress.epochs * progress.batches,
+            eta_s=None if self._epoch_s is None else round(self._epoch_s * epochs_left, 1),
         )
         self._write()
 
     def epoch_done(self, record) -> None:
+        """An epoch with its validation ended: from now on the time left is known (mean epoch × epochs left)."""
+        if self._training_started is not None:
+            self._epoch_s = (time.monotonic() - self._training_started) / record.epoch
         self._state["history"].append({"epoch": record.epoch, "losses": record.losses, "metrics": record.metrics})
         self._write(force=True)
 

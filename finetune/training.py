@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +15,13 @@ from typing import Any
 
 import torch
 from ultralytics import YOLO
+from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils.torch_utils import strip_optimizer
 
 from detector import resolve_weights
 from detector.model import remapped_names, resolve_device
+from finetune.jobs import TAUGHT_AP50
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +33,14 @@ class TrainingParams:
     batch: int = 8
     freeze: int = 10
     lr0: float = 0.001
+    warmup_epochs: float = 3.0
+    """The learning rate ramps up over these (Ultralytics caps it at epochs - 1); at full rate from the first step
+    the trained head is knocked off before the new class is learnt."""
     optimizer: str = "AdamW"
     patience: int = 10
+    """Epochs without a better AP50 on the taught classes before training stops."""
+    time_budget_min: float | None = None
+    """Most minutes of training: no epoch starts that would end past it (`epochs` stays the most epochs)."""
     seed: int = 0
     device: str = "auto"
     workers: int = 0
@@ -57,6 +68,15 @@ class TrainingProgress:
     batch: int
     batches: int
     losses: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingOutcome:
+    weights: Path
+    """The kept epoch's weights."""
+    epochs: list[EpochRecord]
+    kept_epoch: int
+    """1-based: the epoch best on the taught classes (the latest of equals)."""
 
 
 class TrainingListener:
@@ -98,20 +118,60 @@ def expand_classes(parent_weights: str, labels: Mapping[str, str], classes: list
     return output
 
 
+class TaughtClassTrainer(DetectionTrainer):
+    """Ultralytics' detection trainer, judging each epoch by the classes the dataset teaches.
+
+    Ultralytics keeps `best.pt` and stops early by fitness over every class;
+    with pseudo-labelled old classes that are right from the first epoch,
+    that score hides what the new class learns. Here fitness is the mean
+    validation AP50 of `taught_class_ids`; old classes are left to the gate.
+    """
+
+    def __init__(self, *args, taught_class_ids: Sequence[int] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.taught_class_ids = tuple(taught_class_ids)
+
+    def validate(self):
+        best_before = self.best_fitness
+        metrics, fitness = super().validate()
+        if metrics is None or not self.taught_class_ids:
+            return metrics, fitness
+        box = self.validator.metrics.box
+        present = [int(c) for c in box.ap_class_index]
+        taught = [float(box.ap50[present.index(c)]) if c in present else 0.0 for c in self.taught_class_ids]
+        fitness = sum(taught) / len(taught)
+        metrics[TAUGHT_AP50] = fitness
+        self.best_fitness = fitness if best_before is None or best_before < fitness else best_before
+        return metrics, fitness
+
+    def final_eval(self) -> None:
+        """Only strip the checkpoints: the job evaluates the candidate against the live model itself."""
+        for weights in (self.last, self.best):
+            if weights.exists():
+                strip_optimizer(weights)
+
+
 def train(
     initial_weights: Path,
     data_yaml: Path,
     params: TrainingParams,
     run_dir: Path,
     listener: TrainingListener,
-) -> tuple[Path, list[EpochRecord]]:
-    """Fine-tune `initial_weights` on `data_yaml`; returns the best weights (by validation fitness) and the epochs run."""
+    taught_class_ids: Sequence[int] = (),
+) -> TrainingOutcome:
+    """Fine-tune `initial_weights` on `data_yaml`; returns the kept weights and the epochs run.
+
+    The kept epoch is the best on the mean validation AP50 of `taught_class_ids` (all classes when empty), and
+    patience counts on the same score.
+    """
     model = YOLO(str(initial_weights), task="detect")
     records: list[EpochRecord] = []
     batch_index = {"i": 0}
-    loop_ended = {"yes": False}
+
+    started = {"at": time.monotonic()}
 
     def on_train_start(trainer) -> None:
+        started["at"] = time.monotonic()
         if trainer.device.type == "cpu":
             torch.set_num_threads(os.cpu_count() or 1)  # Ultralytics leaves one core idle: half the speed on 2 cores
 
@@ -126,28 +186,32 @@ def train(
         )
 
     def on_fit_epoch_end(trainer) -> None:
-        if loop_ended["yes"]:
-            return  # Ultralytics calls this once more after the loop, for its validation of the best weights
-        loop_ended["yes"] = bool(trainer.stop)
         metrics = {key: float(value) for key, value in (trainer.metrics or {}).items()}
         record = EpochRecord(trainer.epoch + 1, _losses(trainer), metrics)
         records.append(record)
         listener.epoch_done(record)
+        if params.time_budget_min is not None:
+            elapsed = time.monotonic() - started["at"]
+            if elapsed + elapsed / len(records) > params.time_budget_min * 60:  # another epoch would not fit
+                trainer.stop = True
 
     model.add_callback("on_train_start", on_train_start)
     model.add_callback("on_train_epoch_start", on_train_epoch_start)
     model.add_callback("on_train_batch_end", on_train_batch_end)
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     model.train(
+        trainer=functools.partial(TaughtClassTrainer, taught_class_ids=taught_class_ids),
         data=str(data_yaml),
         epochs=params.epochs,
         imgsz=params.imgsz,
         batch=params.batch,
         freeze=params.freeze or None,
         lr0=params.lr0,
+        warmup_epochs=params.warmup_epochs,
         warmup_bias_lr=params.lr0,  # Ultralytics' 0.1 is for training from scratch; it wrecks a trained head
         optimizer=params.optimizer,
         patience=params.patience,
+        cache="ram",  # decoded, resized frames stay in memory across epochs (Ultralytics checks there is room)
         seed=params.seed,
         deterministic=True,
         device=resolve_device(params.device),
@@ -161,8 +225,12 @@ def train(
     )
     best = run_dir / "train" / "weights" / "best.pt"
     if not best.is_file():
-        best = run_dir / "train" / "weights" / "last.pt"
-    return best, records
+        return TrainingOutcome(run_dir / "train" / "weights" / "last.pt", records, len(records))
+    if not taught_class_ids:
+        return TrainingOutcome(best, records, model.trainer.stopper.best_epoch)
+    # best.pt is rewritten whenever an epoch equals the best so far: the latest of the best epochs.
+    kept = max(range(len(records)), key=lambda i: (records[i].metrics.get(TAUGHT_AP50, -1.0), i))
+    return TrainingOutcome(best, records, kept + 1)
 
 
 def _losses(trainer) -> dict[str, float]:

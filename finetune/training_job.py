@@ -17,7 +17,7 @@ from finetune.gate import promote_if_better
 from finetune.jobs import ProgressReporter
 from finetune.pseudo_labels import PseudoLabeler
 from finetune.registry import ModelRegistry
-from finetune.split import split_by_clip
+from finetune.split import split_dataset
 from finetune.training import TrainingParams, expand_classes, train
 from finetune.training_set import build_training_set, held_out_frames
 
@@ -30,8 +30,16 @@ _LOW_CONF = 0.001
 @dataclass(frozen=True, slots=True)
 class GateSettings:
     metric: str = "ap50"
-    min_gain: float = 0.0
-    max_old_class_drop: float = 0.02
+    min_gain: float = 0.02
+    max_old_class_drop: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class PseudoLabelSettings:
+    """The live model's boxes kept as labels (reviewed alerts' frames, and the held-out frames' old classes)."""
+
+    min_score: float = 0.35
+    class_min_score: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +47,6 @@ class FeedbackSettings:
     """Operator feedback to take in before training."""
 
     database: str
-    min_score: float = 0.5
-    class_min_score: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +61,12 @@ class JobSpec:
     labels: dict[str, str]
     params: TrainingParams
     val_fraction: float = 0.2
-    segment_s: float = 30.0
     guard_s: float = 2.0
     max_background_share: float = 0.1
     operating_conf: float = 0.35
     eval_imgsz: int = 640
+    """The live detector's input size: both models are judged as the pipeline would run them."""
+    pseudo_labels: PseudoLabelSettings = PseudoLabelSettings()
     agnostic_nms: bool = True
     gate: GateSettings = GateSettings()
     promote: bool = False
@@ -76,6 +83,7 @@ class JobSpec:
             **data,
             "params": TrainingParams(**data["params"]),
             "gate": GateSettings(**data["gate"]),
+            "pseudo_labels": PseudoLabelSettings(**data.get("pseudo_labels", {})),
             "feedback": None if feedback is None else FeedbackSettings(**feedback),
         })
 
@@ -89,18 +97,18 @@ def _detector(spec: JobSpec, weights: str, conf: float) -> YoloDetector:
     return detector
 
 
-def feedback_labeler(spec: JobSpec, feedback: FeedbackSettings, weights: str) -> PseudoLabeler:
-    """The live model as a pseudo-labeller for the frames of reviewed alerts."""
+def live_model_labeler(spec: JobSpec, weights: str) -> PseudoLabeler:
+    """The live model as a pseudo-labeller, as the pipeline runs it."""
     return PseudoLabeler.from_weights(
         weights, imgsz=spec.eval_imgsz, device=spec.params.device, labels=spec.labels,
-        min_score=feedback.min_score, class_min_score=feedback.class_min_score,
+        min_score=spec.pseudo_labels.min_score, class_min_score=spec.pseudo_labels.class_min_score,
     )
 
 
 def take_in_feedback(spec: JobSpec, feedback: FeedbackSettings, weights: str) -> FeedbackSummary:
     store = AlertStore(feedback.database)
     try:
-        labeler = feedback_labeler(spec, feedback, weights)
+        labeler = live_model_labeler(spec, weights)
         dataset = SiteDataset.open_or_create(spec.datasets_dir, spec.dataset, labeler.detector.class_names)
         return import_feedback(store, dataset, labeler)
     finally:
@@ -117,11 +125,13 @@ def run_training_job(spec: JobSpec, job_id: int, reporter: ProgressReporter) -> 
         reporter.stage("feedback", "taking in reviewed alerts")
         log.info("feedback: %s", take_in_feedback(spec, spec.feedback, parent.weights))
     dataset = SiteDataset.open(spec.datasets_dir, spec.dataset)
-    reporter.stage("preparing", f"splitting {spec.dataset} by clip")
-    entries = dataset.entries()
-    split = split_by_clip(
-        entries, val_fraction=spec.val_fraction, segment_s=spec.segment_s, guard_s=spec.guard_s, seed=spec.params.seed
+    reporter.stage("preparing", f"splitting {spec.dataset}")
+    taught_by_frame = dataset.taught_classes()
+    split = split_dataset(
+        dataset.entries(), taught_by_frame, val_fraction=spec.val_fraction, guard_s=spec.guard_s, seed=spec.params.seed
     )
+    log.info("split by %s: %d training, %d held-out (%.0f%%: %s), %d left out by the guard", split.method,
+             len(split.train), len(split.val), 100 * split.val_share, ", ".join(split.val_units), len(split.guarded))
     parent_classes = read_class_names(parent.weights, spec.labels)
     classes = [*parent_classes, *(c for c in dataset.classes if c not in parent_classes)]
     training_set = build_training_set(
@@ -130,10 +140,13 @@ def run_training_job(spec: JobSpec, job_id: int, reporter: ProgressReporter) -> 
     )
     initial = expand_classes(parent.weights, spec.labels, classes, run_dir / "initial.pt")
     reporter.stage("training", f"{len(training_set.train)} training and {len(training_set.val)} held-out frames")
-    best, epochs = train(initial, training_set.data_yaml, spec.params, run_dir, reporter)
+    taught = {name for names in taught_by_frame.values() for name in names if name in classes}
+    outcome = train(initial, training_set.data_yaml, spec.params, run_dir, reporter,
+                    taught_class_ids=[classes.index(name) for name in sorted(taught)])
+    best, epochs = outcome.weights, outcome.epochs
 
     reporter.stage("evaluating", "candidate and live model on the same held-out frames")
-    frames = held_out_frames(dataset, training_set.val)
+    frames = held_out_frames(dataset, training_set.val, live_model_labeler(spec, parent.weights), parent_classes)
     evaluations = []
     for name, weights in (("candidate", str(best)), (parent.version, parent.weights)):
         evaluations.append(
@@ -141,15 +154,16 @@ def run_training_job(spec: JobSpec, job_id: int, reporter: ProgressReporter) -> 
                      progress=lambda done, total, n=name: reporter.fraction(f"evaluating {n}", done, total))
         )
     candidate_eval, parent_eval = evaluations
-    taught = set(dataset.summary()["labels"])
     decision = promote_if_better(candidate_eval, parent_eval, taught, **asdict(spec.gate))
     training = {
         **spec.params.to_dict(),
         "epochs_run": len(epochs),
+        "kept_epoch": outcome.kept_epoch,
         "train_frames": len(training_set.train),
         "val_frames": len(training_set.val),
         "guarded_frames": len(split.guarded),
         "val_units": split.val_units,
+        "split_method": split.method,
         "backgrounds_left_out": training_set.backgrounds_left_out,
         "wall_time_s": round(time.monotonic() - started, 1),
         "history": [asdict(e) for e in epochs],

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import random
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import yaml
 
-from finetune.dataset import ManifestEntry, SiteDataset
+from finetune.dataset import DatasetError, LabelBox, ManifestEntry, SiteDataset
 from finetune.evaluation import HeldOutFrame
+from finetune.importers.samples import BATCH_SIZE, chunks
+from finetune.pseudo_labels import PseudoLabeler, without_overlaps
 from finetune.split import Split
 
 BACKGROUND_TAG = "background"
@@ -68,7 +73,45 @@ def build_training_set(
     return TrainingSet(data_yaml, classes, [e.id for e in train], [e.id for e in parts["val"]], left_out)
 
 
-def held_out_frames(dataset: SiteDataset, ids: list[str]) -> list[HeldOutFrame]:
-    """The held-out samples with their labels, for evaluation."""
+def held_out_frames(
+    dataset: SiteDataset, ids: list[str], live_model: PseudoLabeler, live_classes: Collection[str]
+) -> list[HeldOutFrame]:
+    """The held-out samples for evaluation, with complete labels per frame.
+
+    A frame keeps the boxes people drew and, for the classes they drew in it, the import's pseudo-labels of
+    the other objects of those classes. Every other class of the live model gets the live model's boxes taken
+    now, not at import, so the candidate is judged against the model it would replace whatever the import kept.
+    """
     by_id = {entry.id: entry for entry in dataset.entries()}
-    return [HeldOutFrame(dataset.image_path(by_id[i]), dataset.read_boxes(by_id[i])) for i in ids]
+    frames = []
+    for chunk in chunks([by_id[i] for i in ids], BATCH_SIZE):
+        images = [_read(dataset.image_path(entry)) for entry in chunk]
+        for entry, image, found in zip(chunk, images, live_model.label(images, live_classes)):
+            stored = dataset.read_boxes(entry)
+            drawn_classes = {name for name, _ in stored[: entry.labels]}
+            kept = stored[: entry.labels] + [(name, box) for name, box in stored[entry.labels :] if name in drawn_classes]
+            height, width = image.shape[:2]
+            taken = without_overlaps(
+                [box for box in found if box.label not in drawn_classes],
+                [LabelBox(name, _xyxy(box, width, height)) for name, box in kept],
+            )
+            boxes = kept + [(box.label, _cxcywh(box.xyxy, width, height)) for box in taken]
+            frames.append(HeldOutFrame(dataset.image_path(entry), boxes, pseudo=len(boxes) - entry.labels))
+    return frames
+
+
+def _read(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    if image is None:
+        raise DatasetError(f"held-out frame {path.name} of the dataset cannot be read: re-import its clip")
+    return image
+
+
+def _xyxy(cxcywh: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
+    cx, cy, w, h = cxcywh
+    return ((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height)
+
+
+def _cxcywh(xyxy: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = xyxy
+    return ((x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height)

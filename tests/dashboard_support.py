@@ -69,7 +69,8 @@ class Site:
         return client
 
 
-def build_site(tmp_path: Path, users_db: Path, health=None, metrics=None, **settings: Any) -> Site:
+def build_site(tmp_path: Path, users_db: Path, health=None, metrics=None, scores=None, rule_thresholds=None,
+               **settings: Any) -> Site:
     database = tmp_path / "vigil.db"
     tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copy(users_db, database)
@@ -79,7 +80,8 @@ def build_site(tmp_path: Path, users_db: Path, health=None, metrics=None, **sett
     media_dir.mkdir()
     app = create_app(
         DashboardSettings(secret_key=b"a test secret key of 32 bytes!!!", media_dir=media_dir, **settings),
-        DashboardServices(store=store, users=users, health=health, metrics=metrics),
+        DashboardServices(store=store, users=users, health=health, metrics=metrics, scores=scores,
+                          rule_thresholds=rule_thresholds or {}),
     )
     return Site(app, store, users, media_dir)
 

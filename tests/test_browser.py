@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from bench.site_scene import PACKAGE_CLASS, package_scene, write_labelled_clip
 from finetune.dataset import LabelBox, Sample, SiteDataset
 from tests.conftest import ROOT, TEST_IMGSZ
 
@@ -162,4 +163,24 @@ def test_an_operator_acknowledges_an_alert_and_an_admin_draws_a_zone(running_vig
     assert page.locator("tr[data-version=base] .badge.live").is_visible(), "the configured model is live"
     assert page.locator("button[data-retrain]").is_visible(), "admins get the retraining form"
     page.screenshot(path=str(ARTIFACTS / "models.png"), full_page=True)
+
+    clip = list(package_scene(ROOT / "data" / "samples" / "vtest.avi", every=5, start_s=0, end_s=3, seed=2))
+    write_labelled_clip(clip, config.parent / "yard.mp4", config.parent / "yard.xml", fps=2)
+    form = page.locator("form[data-upload]")
+    form.locator("input[name=new_dataset]").fill("yard")
+    form.locator("select[name=format]").select_option("cvat-video")
+    form.locator("input[name=annotations]").set_input_files(str(config.parent / "yard.xml"))
+    form.locator("input[name=video]").set_input_files(str(config.parent / "yard.mp4"))
+    form.locator("input[name=add_classes]").fill(PACKAGE_CLASS)
+    form.locator("input[name=every]").fill("1")
+    form.locator("button[data-import]").click()
+    page.wait_for_url(re.compile(rf"{re.escape(url)}/models/imports/[\w-]+$"))
+    page.wait_for_selector("[data-import-result], [data-import-error]", timeout=120_000)  # the page refreshes itself
+    assert page.locator("[data-import-result] [data-frames]").text_content() == str(len(clip)), page.content()
+    assert page.locator(f"tr[data-class={PACKAGE_CLASS}]").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "import.png"), full_page=True)
+    page.goto(f"{url}/models")
+    row = page.locator("table.datasets tr", has=page.locator("label", has_text="yard"))
+    assert row.locator("td.num").first.text_content() == str(len(clip)), "the dataset appears with its frames"
+    assert f"{PACKAGE_CLASS} " in row.text_content()
     assert violations == [], violations

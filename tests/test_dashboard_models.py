@@ -434,7 +434,7 @@ def test_curves_geometry_stays_inside_the_plot() -> None:
 
 
 def _import(dataset: SiteDataset, clip: str, labels: list[str]) -> None:
-    """Two tiny frames of one clip without times: a single clip segment, so a job cannot hold frames out."""
+    """Two tiny frames without times: too few to hold out 20 % with the class on both sides, so a job fails."""
     with dataset.importing("test") as batch:
         for frame, label in enumerate(labels):
             image = np.full((64, 96, 3), 40 * frame, dtype=np.uint8)
@@ -463,9 +463,10 @@ def test_retrain_starts_a_real_job_whose_failure_the_page_and_api_show(models) -
     assert models.service.runner.wait(job_id, timeout=10) == 1
 
     api = admin.get(f"/api/finetune/jobs/{job_id}").json
-    assert api["status"] == "failed" and "cannot hold out frames" in api["error"] and "clip segment" in api["error"]
+    assert api["status"] == "failed" and "cannot hold out 20% of the dataset" in api["error"]
+    assert "2 frame(s) in 0 clip(s)" in api["error"] and "2 image(s)" in api["error"], api["error"]
     page = admin.get(f"/models/jobs/{job_id}").text
-    assert 'data-field="status">failed<' in page and "cannot hold out frames" in page and "data-cancel" not in page
+    assert 'data-field="status">failed<' in page and "cannot hold out 20% of" in page and "data-cancel" not in page
     assert "data-retrain" in admin.get("/models").text, "the form is back once the job has ended"
 
 

@@ -40,6 +40,11 @@ def scene_config(video: Path, tmp_path: Path, realtime: bool) -> dict:
             {"name": "crowd", "kind": "occupancy", "zone": "walkway", "min_count": 2, "min_duration_s": 1,
              "cooldown_s": 5, **PERSON},
             {"name": "night-watch", "kind": "presence", "min_duration_s": 0, "schedule": not_now, **PERSON},
+            # "2 people on the walkway for 2 s": left to the defaults, and at the old default min_score of 0.5.
+            {"name": "pair-by-default", "kind": "occupancy", "zone": "walkway", "classes": ["person"], "min_count": 2,
+             "min_duration_s": 2, "cooldown_s": 5},
+            {"name": "pair-at-old-default", "kind": "occupancy", "zone": "walkway", "classes": ["person"],
+             "min_count": 2, "min_duration_s": 2, "cooldown_s": 5, "min_score": 0.5},
         ],
         "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media"),
                     "clips": {"pre_s": 2, "post_s": 1}},
@@ -74,6 +79,9 @@ def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_vi
     by_rule = {rule: [a for a in alerts if a["rule"] == rule] for rule in ("seen", "loitering", "crossing", "crowd")}
     assert all(by_rule.values()), ({rule: len(found) for rule, found in by_rule.items()}, result.stderr[-3000:])
     assert not [a for a in alerts if a["rule"] == "night-watch"], "a rule outside its schedule raises nothing"
+    by_default = [a for a in alerts if a["rule"] == "pair-by-default"]
+    at_old_default = [a for a in alerts if a["rule"] == "pair-at-old-default"]
+    assert by_default and len(by_default) > len(at_old_default), (len(by_default), len(at_old_default))
 
     durations = []
     for alert in alerts:

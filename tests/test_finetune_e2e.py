@@ -95,7 +95,7 @@ def site(tmp_path_factory, sample_video, pseudo_labeler) -> Site:
         "detector": {"imgsz": 416, "device": "cpu"},  # pseudo-labels of imports: at 320 people are barely found
         "storage": {"database": "data/vigil.db", "media_dir": "data/media"},
         "finetune": {
-            "epochs": EPOCHS, "imgsz": 320, "batch": 8, "device": "cpu", "segment_s": 10, "guard_s": 1,
+            "epochs": EPOCHS, "imgsz": 320, "batch": 8, "device": "cpu", "guard_s": 1,
             "pseudo_labels": {"min_score": 0.4, "class_min_score": {"fallen_person": 0.7}},
             "gate": {"min_gain": 0.99},  # no candidate can gain that much: the gate must keep the live model
         },
@@ -228,7 +228,7 @@ def test_scheduled_retraining_starts_a_job_and_keeps_its_report(site: Site, tmp_
         assert finetuning.runner.wait(job_id, timeout=120) is not None
         job = finetuning.jobs.get(job_id)
         assert job.requested_by == "schedule" and job.status == JobStatus.FAILED
-        assert "clip segment" in job.error
+        assert "cannot hold out" in job.error
     finally:
         finetuning.stop()
         store.close()

@@ -161,6 +161,13 @@ def test_the_median_score_filter_kills_a_one_frame_spike() -> None:
     assert len(started(run(rule, steady))) == 1
 
 
+def test_a_class_threshold_replaces_min_score_for_that_class_only() -> None:
+    rule = PresenceRule(settings(classes=["person", "fallen_person"], min_score=0.35,
+                                 class_min_score={"fallen_person": 0.7}, score_window=1), min_duration_s=0.0)
+    timeline = [(0.0, objects((1, "person", 0.41, box_at(20, 50)), (2, "fallen_person", 0.55, box_at(70, 50))))]
+    assert [a.track_id for a in started(run(rule, timeline))] == [1], "a walker at 0.41 counts, a 0.55 fall does not"
+
+
 def test_cooldown_is_per_rule_and_camera() -> None:
     rule = PresenceRule(settings(cooldown_s=10), min_duration_s=0.0)
     first = run(rule, [(0.0, objects((1, "person", 0.9, box_at(20, 50)))),

@@ -28,7 +28,9 @@ _PURGE_INTERVAL_S = 3600.0
 
 def _check_config(args: argparse.Namespace) -> int:
     from detector import read_class_names
+    from detector.score_profile import load_score_summary
     from detector.weights import WeightsNotFound
+    from vigil.threshold_check import threshold_warnings
 
     try:
         config = load_config(args.path)
@@ -39,6 +41,8 @@ def _check_config(args: argparse.Namespace) -> int:
         problems = [str(error)]
     if problems:
         return report_problems(args.path, problems)
+    for warning in threshold_warnings(config, load_score_summary(config.storage.score_profile)):
+        print(f"warning: {warning}", file=sys.stderr)
     print("OK")
     return 0
 
@@ -90,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
                 next_status += pipeline.config.log_interval_s
                 for line in pipeline.status_lines():
                     log.info(line)
+                pipeline.save_scores()
     finally:
         if server is not None:
             server.stop()

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator,
+)
 
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from streamer.motion import MotionSettings
@@ -149,6 +151,9 @@ class DetectorConfig(_Section):
     """`default` (bundled person/fall YOLOv8s) or any Ultralytics weights path or name."""
     imgsz: PositiveInt = 640
     conf: float = Field(0.35, ge=0, le=1)
+    """Boxes scored under this are not reported; also the score a rule without `min_score` asks for."""
+    class_conf: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    """Per class, the score a rule without `min_score` asks for instead of `conf` (e.g. `fallen_person: 0.7`)."""
     iou: float = Field(0.5, ge=0, le=1)
     device: str | Annotated[list[str], Field(min_length=1)] = "auto"
     """`auto` (every CUDA GPU when there is one, else the CPU), `cpu`, `cuda:0`, or a list such as
@@ -184,6 +189,18 @@ class DetectorConfig(_Section):
             _check_device(one)
         return device
 
+    @model_validator(mode="after")
+    def _class_conf_reachable(self) -> DetectorConfig:
+        for name, score in self.class_conf.items():
+            if score < self.conf:
+                raise ValueError(f"class_conf.{name}: {score:g} is below conf {self.conf:g}, and boxes scored "
+                                 "under conf are never reported; raise it or lower conf")
+        return self
+
+    def rule_score(self, class_name: str) -> float:
+        """The score a rule without `min_score` asks of `class_name`."""
+        return self.class_conf.get(class_name, self.conf)
+
 
 class ClipConfig(_Section):
     pre_s: float = Field(3.0, ge=0)
@@ -202,6 +219,11 @@ class StorageConfig(_Section):
     min_free_mb: float = Field(500.0, ge=0)
     """Below this much free disk space under media_dir, clips are skipped (alerts and snapshots are still written)."""
     clips: ClipConfig = ClipConfig()
+
+    @property
+    def score_profile(self) -> Path:
+        """Where `vigil run` keeps the model's recent score distribution per class, for `vigil check-config`."""
+        return Path(f"{self.database}.scores.json")
 
 
 class DashboardConfig(_Section):
@@ -229,10 +251,12 @@ class GateConfig(_Section):
     """When a candidate may replace the live model, judged on the same held-out frames."""
 
     metric: Literal["ap50", "ap50_95", "precision", "recall"] = "ap50"
-    min_gain: float = Field(0.0, ge=0, le=1)
+    """What the taught classes are judged on, against the labels people drew."""
+    min_gain: float = Field(0.02, ge=0, le=1)
     """Each class the dataset teaches must improve by more than this."""
-    max_old_class_drop: float = Field(0.02, ge=0, le=1)
-    """Each other class may lose at most this much."""
+    max_old_class_drop: float = Field(0.05, ge=0, le=1)
+    """Each other class may lose at most this much: on `metric` where people labelled it, else on recall of the
+    live model's own boxes at the operating confidence."""
 
 
 class ScheduleConfig(_Section):
@@ -265,16 +289,19 @@ class FinetuneConfig(_Section):
     freeze: int = Field(10, ge=0)
     """Layers kept frozen; 10 is the backbone of YOLOv8/11."""
     lr0: PositiveFloat = 0.001
+    warmup_epochs: float = Field(3.0, ge=0)
+    """Epochs over which the learning rate ramps up (at most epochs - 1)."""
     optimizer: Literal["AdamW", "Adam", "SGD"] = "AdamW"
     patience: PositiveInt = 10
-    """Stop when validation fitness has not improved for this many epochs."""
+    """Stop when the taught classes' validation AP50 has not improved for this many epochs."""
+    time_budget_min: PositiveFloat | None = None
+    """Most minutes of training per job: no epoch starts that would end past it (no limit when omitted)."""
     seed: int = 0
     device: str = "auto"
     val_fraction: float = Field(0.2, gt=0, lt=1)
-    segment_s: PositiveFloat = 30.0
-    """Clips are split into train and val in segments of this length, never frame by frame."""
+    """Share of the frames held out for the gate: whole clips when there are enough, else a window of each clip."""
     guard_s: float = Field(2.0, ge=0)
-    """Held-out frames this close to a training frame of the same clip are left out."""
+    """Training frames this close to a held-out frame of the same clip are left out."""
     max_background_share: float = Field(0.1, ge=0, lt=1)
     """Most of the training set that false-positive frames may make up."""
     max_upload_mb: PositiveFloat = 2048.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import sys
@@ -77,6 +78,8 @@ def _import(args: argparse.Namespace, config: VigilConfig) -> int:
             def progress(done: int, total: int) -> None:
                 bar.total = total or None
                 bar.update(done - bar.n)
+                if args.progress_file is not None:
+                    args.progress_file.write_text(f"{done} {total}")
 
             common["progress"] = progress
             if args.format == "cvat-video":
@@ -88,7 +91,12 @@ def _import(args: argparse.Namespace, config: VigilConfig) -> int:
             else:
                 summary = importers.import_spans(dataset, args.video, args.spans, every=args.every, **common)
     except DatasetError as error:
+        if args.json:
+            print(json.dumps({"error": str(error)}))
         return _fail(f"nothing imported: {error}")
+    if args.json:
+        print(json.dumps({"dataset": args.dataset, **dataclasses.asdict(summary)}))
+        return 0
     print(
         f"imported {summary.samples} frame(s) into {args.dataset} ({dataset.folder}): "
         f"labels {summary.labels or 'none'}, pseudo-labels {summary.pseudo_labels or 'none'}, "
@@ -130,7 +138,7 @@ def _train(args: argparse.Namespace, config: VigilConfig) -> int:
     store = AlertStore(config.storage.database)
     finetuning = SiteFinetuning(config, store)
     params = {name: getattr(args, name) for name in
-              ("epochs", "imgsz", "batch", "freeze", "lr0", "optimizer", "patience", "seed")}
+              ("epochs", "imgsz", "batch", "freeze", "lr0", "optimizer", "patience", "time_budget_min", "seed")}
     try:
         job_id = finetuning.start(
             args.dataset, feedback=args.feedback, requested_by="cli", promote=args.promote_if_better, **params
@@ -179,7 +187,9 @@ def _follow(finetuning, job_id: int, quiet: bool):
             bar.update(progress["done"] - bar.n)
         if stage == "training" and progress.get("epoch"):
             losses = " ".join(f"{k.removesuffix('_loss')} {v:.3f}" for k, v in (progress.get("losses") or {}).items())
-            bar.set_postfix_str(f"epoch {progress['epoch']}/{progress['epochs']} {losses}")
+            eta = progress.get("eta_s")
+            left = "" if eta is None else f" ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+            bar.set_postfix_str(f"epoch {progress['epoch']}/{progress['epochs']}{left} {losses}")
     bar.close()
     finetuning.jobs.reap_dead()
     return finetuning.jobs.get(job_id)
@@ -257,9 +267,11 @@ def add_finetune_commands(commands: argparse._SubParsersAction) -> None:
     importing.add_argument("--video", type=Path, help="cvat-video, spans: the clip")
     importing.add_argument("--annotations", type=Path, help="cvat-video: CVAT for video 1.1 XML; coco: JSON")
     importing.add_argument("--path", type=Path, help="yolo: export folder or .zip")
-    importing.add_argument("--images", type=Path, help="coco: image folder")
+    importing.add_argument("--images", type=Path, help="coco: image folder or .zip")
     importing.add_argument("--spans", type=Path, help="spans: CSV of start_s,end_s,label")
     importing.add_argument("--every", type=int, default=1, help="video formats: take every Nth frame")
+    importing.add_argument("--json", action="store_true", help="print the result (or the refusal) as JSON")
+    importing.add_argument("--progress-file", type=Path, help="keep 'done total' frames in this file while importing")
     importing.add_argument("--add-class", action="append", default=[], metavar="NAME",
                            help="a new class the import may use (repeat for several)")
 
@@ -274,7 +286,8 @@ def add_finetune_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--freeze", type=int, help="layers to keep frozen (10: the YOLOv8/11 backbone)")
     train.add_argument("--lr0", type=float)
     train.add_argument("--optimizer", choices=("AdamW", "Adam", "SGD"))
-    train.add_argument("--patience", type=int, help="early stopping: epochs without improvement")
+    train.add_argument("--patience", type=int, help="early stopping: epochs without a better AP50 on the taught classes")
+    train.add_argument("--time-budget-min", type=float, help="most minutes of training: no epoch starts that would end past it")
     train.add_argument("--seed", type=int)
     train.add_argument("--feedback", action="store_true", help="take in reviewed alerts first")
     train.add_argument("--promote-if-better", action="store_true", help="make the candidate live if it passes the gate")

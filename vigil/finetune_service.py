@@ -12,8 +12,9 @@ from finetune.dataset import SiteDataset, check_dataset_name, dataset_names
 from finetune.jobs import JobRunner, JobStore
 from finetune.registry import ModelRegistry
 from finetune.training import TrainingParams
-from finetune.training_job import FeedbackSettings, GateSettings, JobSpec
+from finetune.training_job import FeedbackSettings, GateSettings, JobSpec, PseudoLabelSettings
 from vigil.config import VigilConfig
+from vigil.dataset_uploads import DatasetUploads
 
 
 def job_spec(config: VigilConfig, dataset: str, *, promote: bool, feedback: bool, **params: Any) -> JobSpec:
@@ -21,8 +22,8 @@ def job_spec(config: VigilConfig, dataset: str, *, promote: bool, feedback: bool
     finetune = config.finetune
     defaults = TrainingParams(
         epochs=finetune.epochs, imgsz=finetune.imgsz, batch=finetune.batch, freeze=finetune.freeze,
-        lr0=finetune.lr0, optimizer=finetune.optimizer, patience=finetune.patience, seed=finetune.seed,
-        device=finetune.device,
+        lr0=finetune.lr0, warmup_epochs=finetune.warmup_epochs, optimizer=finetune.optimizer, patience=finetune.patience, seed=finetune.seed,
+        device=finetune.device, time_budget_min=finetune.time_budget_min,
     )
     training = replace(defaults, **{k: v for k, v in params.items() if v is not None})
     pseudo = finetune.pseudo_labels
@@ -35,16 +36,15 @@ def job_spec(config: VigilConfig, dataset: str, *, promote: bool, feedback: bool
         labels=dict(config.detector.labels),
         params=training,
         val_fraction=finetune.val_fraction,
-        segment_s=finetune.segment_s,
         guard_s=finetune.guard_s,
         max_background_share=finetune.max_background_share,
         operating_conf=config.detector.conf,
-        eval_imgsz=training.imgsz,
+        eval_imgsz=config.detector.imgsz,
+        pseudo_labels=PseudoLabelSettings(pseudo.min_score, dict(pseudo.class_min_score)),
         agnostic_nms=config.detector.agnostic_nms,
         gate=GateSettings(finetune.gate.metric, finetune.gate.min_gain, finetune.gate.max_old_class_drop),
         promote=promote,
-        feedback=FeedbackSettings(config.storage.database, pseudo.min_score, dict(pseudo.class_min_score))
-        if feedback else None,
+        feedback=FeedbackSettings(config.storage.database) if feedback else None,
     )
 
 
@@ -61,6 +61,7 @@ class SiteFinetuning:
         self.registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
         self.jobs = JobStore(store.engine)
         self.runner = JobRunner(config.storage.database, self.jobs)
+        self._uploads: DatasetUploads | None = None
 
     def datasets(self) -> list[dict[str, Any]]:
         """A summary of each dataset (samples, clips, boxes per class)."""
@@ -78,6 +79,15 @@ class SiteFinetuning:
     def cancel(self, job_id: int, actor: str) -> None:
         self.runner.cancel(job_id, actor)
 
+    def uploads(self, config_path: Path) -> DatasetUploads:
+        """Imports of data uploaded on the dashboard, run as `vigil finetune import -c config_path` (made once)."""
+        if self._uploads is None:
+            self._uploads = DatasetUploads(config_path, Path(self.config.finetune.runs_dir) / "uploads",
+                                           int(self.config.finetune.max_upload_mb * 1024 * 1024))
+        return self._uploads
+
     def stop(self) -> None:
-        """Cancel jobs this process started (at shutdown of `vigil run`)."""
+        """Cancel jobs and imports this process started (at shutdown of `vigil run`)."""
         self.runner.stop()
+        if self._uploads is not None:
+            self._uploads.stop()

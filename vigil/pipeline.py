@@ -17,6 +17,7 @@ from dashboard import DashboardServices
 from dashboard.live import LiveHub
 from detector import CameraTrackers, TrackerSettings, YoloDetector
 from detector.placement import detection_devices
+from detector.score_profile import ScoreProfile
 from finetune.registry import BASE_VERSION, ModelRegistry, ModelVersion
 from streamer import CameraReader, CameraState, Frame, HealthMonitor, ReaderSettings
 from streamer.source import is_network_url
@@ -24,7 +25,7 @@ from vigil.camera_workers import CameraWorkers
 from vigil.config import CameraConfig, ConfigError, VigilConfig, check_rule_classes
 from vigil.detection import DetectionStage, build_detector
 from vigil.model_watch import LiveModelWatcher
-from vigil.rule_factory import build_rules, camera_shapes
+from vigil.rule_factory import build_rules, camera_shapes, class_thresholds
 from vigil.track_activity import TrackActivity
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class Pipeline:
             detect_fps={name: camera.detect_fps for name, camera in config.cameras.items()},
         )
         self.activity = TrackActivity(hold_s=tracker.lost_track_s)
+        self.scores = ScoreProfile()
+        """The model's recent scores per class; saved for `vigil check-config` with each status line."""
         self.workers = CameraWorkers(
             list(config.cameras), self._on_frame_detected, threads=config.workers.threads,
             capacity=config.workers.queue_frames,
@@ -132,6 +135,7 @@ class Pipeline:
 
     def _on_frame_detected(self, frame: Frame, detections: sv.Detections) -> None:
         """A camera worker's job for one frame: track, then everything that follows from the tracks."""
+        self.scores.add(detections)
         tracked = self.trackers.update(frame.camera, detections, timestamp=frame.pts)
         self.activity.saw(frame.camera, tracked)
         self._on_detections(frame, tracked)
@@ -182,6 +186,7 @@ class Pipeline:
             reader.join(timeout=reader.settings.open_timeout_s + reader.settings.read_timeout_s)
         self.detection.join()
         self.workers.stop()
+        self.save_scores()
         closing = self.engine.close_all(datetime.now(UTC))
         for event in closing:
             self.clips.end_clip(event.key, event.pts)
@@ -193,9 +198,19 @@ class Pipeline:
         log.info("pipeline stopped: %d frames detected in %d batches", sum(s.frames for s in stats),
                  sum(s.batches for s in stats))
 
+    def save_scores(self) -> None:
+        """Write the recent score distribution per class where `vigil check-config` reads it."""
+        try:
+            self.scores.save(self.config.storage.score_profile)
+        except OSError as error:
+            log.warning("could not save the score profile to %s: %s", self.config.storage.score_profile, error)
+
     def dashboard_services(self) -> DashboardServices:
         """What the dashboard reads from a running pipeline: the store, users, camera health, detector metrics."""
-        return DashboardServices(self.store, UserStore(self.store.engine), self.health.snapshot, self._metric_lines)
+        return DashboardServices(
+            self.store, UserStore(self.store.engine), self.health.snapshot, self._metric_lines,
+            scores=self.scores.summary, rule_thresholds=class_thresholds(self.config),
+        )
 
     def _metric_lines(self) -> list[str]:
         writer = self.writer.stats()

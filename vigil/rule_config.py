@@ -41,8 +41,9 @@ class _RuleBase(_Section):
     """Classes of the (remapped) model the rule looks at."""
     cameras: list[str] | None = None
     """Cameras the rule watches; when omitted, every camera (that has the rule's zone or line)."""
-    min_score: float = Field(0.5, ge=0, le=1)
-    """Threshold on the median of the track's recent scores, not on one frame."""
+    min_score: float | None = Field(None, ge=0, le=1)
+    """Threshold on the median of the track's recent scores, not on one frame; when omitted, each class's
+    `detector.class_conf`, else `detector.conf`: the scores the model gives."""
     score_window: PositiveInt = 5
     """How many recent scores of a track the median is taken over."""
     min_area: float = Field(0.0, ge=0, le=1)

@@ -19,6 +19,7 @@ from dashboard import DashboardServices, DashboardSettings, create_app
 from dashboard.live import LiveHub
 from dashboard.live_views import register_live
 from dashboard.models_views import register_models
+from dashboard.uploads_views import register_uploads
 from dashboard.zones_views import register_zones
 from vigil.config import VigilConfig
 from vigil.finetune_service import SiteFinetuning
@@ -65,7 +66,9 @@ def build_dashboard(
     app = create_app(settings, services or DashboardServices(store, UserStore(store.engine)))
     register_live(app, list(config.cameras), live, max_fps=config.dashboard.live_max_fps)
     register_zones(app, ShapeEditor(config_path, pipeline), live)
-    register_models(app, finetuning or SiteFinetuning(config, store))
+    finetuning = finetuning or SiteFinetuning(config, store)
+    register_models(app, finetuning)
+    register_uploads(app, finetuning.uploads(config_path))
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import cv2
 
 from finetune.dataset import DatasetError, ImportSummary, LabelBox, Sample, SiteDataset, check_box
 from finetune.importers.samples import Progress, add_samples
-from finetune.importers.uploads import check_file
+from finetune.importers.uploads import check_file, check_folder, unpack_zip
 from finetune.pseudo_labels import PseudoLabeler
 
 
@@ -37,15 +38,32 @@ def import_coco(
     max_bytes: int,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Import every image listed in `annotations` from the folder `images`; crowd annotations are skipped.
+    """Import every image listed in `annotations` from `images` (a folder or a .zip); crowd annotations are skipped.
 
     The images form one clip named after the JSON file, in image id order.
     All or nothing: any invalid image, box or category raises DatasetError
     and leaves the dataset unchanged.
     """
     check_file(annotations, max_bytes)
+    if images.is_file() and images.suffix.lower() == ".zip":
+        with tempfile.TemporaryDirectory(prefix="vigil-coco-") as folder:
+            unpack_zip(images, Path(folder), max_bytes)
+            return _import(dataset, Path(folder), annotations, aliases, add_classes, labeler, progress)
     if not images.is_dir():
-        raise DatasetError(f"no such image folder: {images}")
+        raise DatasetError(f"no such image folder or .zip: {images}")
+    check_folder(images, max_bytes)
+    return _import(dataset, images, annotations, aliases, add_classes, labeler, progress)
+
+
+def _import(
+    dataset: SiteDataset,
+    images: Path,
+    annotations: Path,
+    aliases: Mapping[str, str],
+    add_classes: Sequence[str],
+    labeler: PseudoLabeler | None,
+    progress: Progress | None,
+) -> ImportSummary:
     found = read_coco(annotations, images, dataset, aliases, add_classes)
     labelled = {box.label for image in found for box in image.boxes}
     source = f"coco:{annotations.name}"
