@@ -64,7 +64,7 @@ def _train(folder: Path, clip: tuple[Path, Path], *, people_labelled: bool) -> T
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory, sample_video) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("clip")
-    frames = list(package_scene(sample_video, every=5, start_s=0, end_s=24, seed=3))
+    frames = list(package_scene(sample_video, every=5, start_s=0, end_s=20, seed=3))
     write_labelled_clip(frames, folder / "clip.mp4", folder / "clip.xml", fps=2)
     return folder / "clip.mp4", folder / "clip.xml"
 
