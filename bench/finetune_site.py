@@ -29,7 +29,7 @@ import torch
 from site_scene import PACKAGE_CLASS, SceneFrame, package_scene, write_labelled_clip
 from detector import DEFAULT_LABELS, DEFAULT_MODEL, YoloDetector
 from detector.model import resolve_device
-from finetune.dataset import SiteDataset
+from finetune.dataset import SiteDataset, yolo_box
 from finetune.evaluation import HeldOutFrame, ModelEvaluation, comparison_table, evaluate
 from finetune.importers import import_cvat_video
 from finetune.pseudo_labels import PseudoLabeler
@@ -141,15 +141,10 @@ def unseen_footage(labeler: PseudoLabeler, folder: Path, every: int, smoke: bool
         path = folder / f"{scene_frame.index:05d}.jpg"
         cv2.imwrite(str(path), scene_frame.image)
         height, width = scene_frame.image.shape[:2]
-        boxes = [(PACKAGE_CLASS, _cxcywh(box, width, height)) for box in scene_frame.packages]
-        boxes += [("person", _cxcywh(tuple(box), width, height)) for box in detections.xyxy]
+        boxes = [(PACKAGE_CLASS, yolo_box(box, width, height)) for box in scene_frame.packages]
+        boxes += [("person", yolo_box(tuple(box), width, height)) for box in detections.xyxy]
         frames.append(HeldOutFrame(path, boxes, pseudo=len(detections)))
     return frames
-
-
-def _cxcywh(xyxy, width: int, height: int) -> tuple[float, float, float, float]:
-    x1, y1, x2, y2 = (float(v) for v in xyxy)
-    return ((x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height)
 
 
 def mean_person_score(detector: YoloDetector, frames: list[HeldOutFrame], conf: float) -> float:

@@ -102,10 +102,14 @@ def check_dataset_name(name: str) -> str:
     return name
 
 
+def yolo_box(xyxy: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
+    """A pixel box as YOLO stores it: centre x, centre y, width, height, as fractions of the image."""
+    x1, y1, x2, y2 = xyxy
+    return (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
+
+
 def _yolo_line(class_id: int, box: LabelBox, width: int, height: int) -> str:
-    x1, y1, x2, y2 = box.xyxy
-    cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
-    w, h = (x2 - x1) / width, (y2 - y1) / height
+    cx, cy, w, h = yolo_box(box.xyxy, width, height)
     return f"{class_id} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import supervision as sv
 import yaml
 
-from finetune.dataset import DatasetError, LabelBox, ManifestEntry, SiteDataset
+from finetune.dataset import DatasetError, LabelBox, ManifestEntry, SiteDataset, yolo_box
 from finetune.evaluation import HeldOutFrame
 from finetune.importers.samples import BATCH_SIZE, chunks
 from finetune.pseudo_labels import PseudoLabeler, without_overlaps
@@ -93,11 +94,16 @@ def held_out_frames(
             height, width = image.shape[:2]
             taken = without_overlaps(
                 [box for box in found if box.label not in drawn_classes],
-                [LabelBox(name, _xyxy(box, width, height)) for name, box in kept],
+                [LabelBox(name, _pixels(box, width, height)) for name, box in kept],
             )
-            boxes = kept + [(box.label, _cxcywh(box.xyxy, width, height)) for box in taken]
+            boxes = kept + [(box.label, yolo_box(box.xyxy, width, height)) for box in taken]
             frames.append(HeldOutFrame(dataset.image_path(entry), boxes, pseudo=len(boxes) - entry.labels))
     return frames
+
+
+def _pixels(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = sv.xcycwh_to_xyxy(np.array([box]) * [width, height, width, height])[0]
+    return float(x1), float(y1), float(x2), float(y2)
 
 
 def _read(path: Path) -> np.ndarray:
@@ -105,13 +111,3 @@ def _read(path: Path) -> np.ndarray:
     if image is None:
         raise DatasetError(f"held-out frame {path.name} of the dataset cannot be read: re-import its clip")
     return image
-
-
-def _xyxy(cxcywh: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
-    cx, cy, w, h = cxcywh
-    return ((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height)
-
-
-def _cxcywh(xyxy: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
-    x1, y1, x2, y2 = xyxy
-    return ((x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height)
