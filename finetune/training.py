@@ -37,7 +37,7 @@ class TrainingParams:
     """The learning rate ramps up over these (Ultralytics caps it at epochs - 1); at full rate from the first step
     the trained head is knocked off before the new class is learnt."""
     optimizer: str = "AdamW"
-    patience: int = 10
+    patience: int = 5
     """Epochs without a better AP50 on the taught classes before training stops."""
     time_budget_min: float | None = None
     """Most minutes of training: no epoch starts that would end past it (`epochs` stays the most epochs)."""
@@ -205,6 +205,7 @@ def train(
         epochs=params.epochs,
         imgsz=params.imgsz,
         batch=params.batch,
+        nbs=params.batch,  # no accumulation to Ultralytics' nominal 64: a site clip of 60 frames would get one step an epoch
         freeze=params.freeze or None,
         lr0=params.lr0,
         warmup_epochs=params.warmup_epochs,

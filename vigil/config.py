@@ -292,7 +292,7 @@ class FinetuneConfig(_Section):
     warmup_epochs: float = Field(3.0, ge=0)
     """Epochs over which the learning rate ramps up (at most epochs - 1)."""
     optimizer: Literal["AdamW", "Adam", "SGD"] = "AdamW"
-    patience: PositiveInt = 10
+    patience: PositiveInt = 5
     """Stop when the taught classes' validation AP50 has not improved for this many epochs."""
     time_budget_min: PositiveFloat | None = None
     """Most minutes of training per job: no epoch starts that would end past it (no limit when omitted)."""
