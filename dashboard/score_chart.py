@@ -48,9 +48,10 @@ def score_chart(class_name: str, scores: ClassScores, thresholds: Sequence[RuleT
             f"{i / HISTOGRAM_BINS:.2f}–{(i + 1) / HISTOGRAM_BINS:.2f}: {n} scores")
         for i, n in enumerate(scores.histogram)
     )
-    markers = tuple(
-        Marker(WIDTH * t.score, f"{t.rule}: {t.score:.2f}{' (detector.class_conf)' if t.deliberate else ''}, "
-               f"above {scores.share_below(t.score):.0%} of the scores", scores.share_below(t.score) > 0.5 and not t.deliberate)
-        for t in thresholds
-    )
-    return ScoreChart(class_name, scores, bars, markers)
+    return ScoreChart(class_name, scores, bars, tuple(_marker(t, scores.share_below(t.score)) for t in thresholds))
+
+
+def _marker(threshold: RuleThreshold, below: float) -> Marker:
+    source = " (detector.class_conf)" if threshold.deliberate else ""
+    return Marker(WIDTH * threshold.score, f"{threshold.rule}: {threshold.score:.2f}{source}, above {below:.0%} of the scores",
+                  below > 0.5 and not threshold.deliberate)
