@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import supervision as sv
 
 from alerts.geometry import scale_points
+from alerts.site_shapes import CameraShapes, SiteShapes
 
 _BOXES = sv.BoxAnnotator(thickness=2)
 _LABELS = sv.LabelAnnotator(text_scale=0.5, text_padding=4)
 _ZONE_COLOR = sv.Color.from_hex("#00c2ff")
 _LINE_COLOR = sv.Color.from_hex("#ffb000")
 _MOTION_COLOR = sv.Color.from_hex("#ff4fd8")
-
-
-@dataclass(frozen=True)
-class CameraShapes:
-    """A camera's zones and lines, relative coordinates (0–1), as in the config."""
-
-    zones: Mapping[str, Sequence[Sequence[float]]] = field(default_factory=dict)
-    lines: Mapping[str, Sequence[Sequence[float]]] = field(default_factory=dict)
 
 
 def detection_labels(detections: sv.Detections) -> list[str]:
@@ -81,3 +73,22 @@ def annotate(image: np.ndarray, detections: sv.Detections, shapes: CameraShapes 
         return canvas
     canvas = _BOXES.annotate(canvas, detections)
     return _LABELS.annotate(canvas, detections, labels=detection_labels(detections))
+
+
+class OperatorView:
+    """Draws a camera's frame as operators see it, in snapshots, clips and the live view alike: the camera's zones
+    and lines as `shapes` holds them when it draws, then boxes and labels.
+
+    Example:
+        >>> site = SiteShapes({"lobby": CameraShapes(zones={"desk": [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8]]})})
+        >>> view = OperatorView(site)
+        >>> site.replace("lobby", CameraShapes())
+        >>> int(view("lobby", np.zeros((50, 50, 3), np.uint8), sv.Detections.empty()).max())
+        0
+    """
+
+    def __init__(self, shapes: SiteShapes) -> None:
+        self._shapes = shapes
+
+    def __call__(self, camera: str, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
+        return annotate(image, detections, self._shapes.of(camera))

@@ -11,6 +11,7 @@ import supervision as sv
 from alerts.alert import RuleEvent
 from alerts.rule_base import Rule, RuleState, wall_datetime
 from alerts.scene import SceneState
+from alerts.site_shapes import CameraShapes, SiteShapes
 from alerts.watches import SceneShapes
 from streamer import Frame
 
@@ -18,20 +19,24 @@ from streamer import Frame
 class AlertEngine:
     """Feeds frames to the rules, through one `SceneState` per camera.
 
-    A camera's frames come from one thread at a time; different cameras may
-    come from different threads at once. Each camera's scene and rule states
-    are its own, so only finding a camera's memory takes a lock.
+    Each frame is judged against its camera's zones and lines as `shapes`
+    holds them then, one snapshot for every rule, so an edit reaches all of
+    them on the same frame. A camera's frames come from one thread at a
+    time; different cameras may come from different threads at once. Each
+    camera's scene and rule states are its own, so only finding a camera's
+    memory takes a lock.
 
     Example:
         >>> from alerts.presence import PresenceRule
         >>> from alerts.rule_base import RuleSettings
-        >>> engine = AlertEngine([PresenceRule(RuleSettings("p", ["person"]), min_duration_s=1.0)])
+        >>> engine = AlertEngine([PresenceRule(RuleSettings("p", ["person"]), min_duration_s=1.0)], SiteShapes())
         >>> engine.close_all(datetime.now())
         []
     """
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule], shapes: SiteShapes) -> None:
         self.rules = list(rules)
+        self._shapes = shapes
         self._cameras: dict[str, CameraAlerts] = {}
         self._cameras_lock = threading.Lock()
 
@@ -41,7 +46,7 @@ class AlertEngine:
             camera = self._cameras.get(frame.camera)
             if camera is None:
                 camera = self._cameras[frame.camera] = CameraAlerts(frame.camera, self.rules)
-        return camera.process(frame, detections)
+        return camera.process(frame, detections, self._shapes.of(frame.camera))
 
     def close_all(self, ended_at: datetime) -> list[RuleEvent]:
         """End every open alert, e.g. at shutdown, and forget every camera's memory."""
@@ -64,9 +69,10 @@ class CameraAlerts:
         """Each armed rule's state here; a rule disarmed or no longer applying ends its alerts and starts afresh."""
         self._last_pts = 0.0
 
-    def process(self, frame: Frame, detections: sv.Detections) -> list[RuleEvent]:
-        applying = [rule for rule in self.rules if rule.applies_to(self.camera)]
-        scene = self.scene.update(frame, detections, SceneShapes.union(rule.watched(self.camera) for rule in applying))
+    def process(self, frame: Frame, detections: sv.Detections, shapes: CameraShapes) -> list[RuleEvent]:
+        """Run the rules over `frame`, whose camera's zones and lines are `shapes`."""
+        applying = [rule for rule in self.rules if rule.applies_to(self.camera, shapes)]
+        scene = self.scene.update(frame, detections, SceneShapes.union(rule.watched(shapes) for rule in applying))
         self._last_pts, now = frame.pts, wall_datetime(frame)
         events: list[RuleEvent] = []
         for rule in self.rules:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from alerts.alert import RuleEvent
-from alerts.rule_base import Points, Rule, RuleSettings, RuleState, copy_geometry, lasted, wall_datetime, with_geometry
+from alerts.rule_base import Rule, RuleSettings, RuleState, lasted, wall_datetime
 from alerts.scene import Scene
+from alerts.site_shapes import CameraShapes
 from alerts.watches import SceneShapes, ZoneWatch
 from streamer import Frame
 
@@ -31,9 +31,9 @@ class OccupancyRule(Rule):
     the highest seen.
 
     Example:
-        >>> rule = OccupancyRule(RuleSettings("crowd", ["person"]), zone="hall", zones={"lobby": [[0, 0], [1, 0], [1, 1]]})
-        >>> rule.min_count
-        2
+        >>> rule = OccupancyRule(RuleSettings("crowd", ["person"]), zone="hall")
+        >>> rule.min_count, rule.applies_to("lobby", CameraShapes(zones={"hall": [[0, 0], [1, 0], [1, 1]]}))
+        (2, True)
     """
 
     kind = "occupancy"
@@ -43,7 +43,6 @@ class OccupancyRule(Rule):
         settings: RuleSettings,
         *,
         zone: str,
-        zones: Mapping[str, Points],
         min_count: int = 2,
         min_duration_s: float = 1.0,
         inertia_frames: int = 3,
@@ -52,28 +51,21 @@ class OccupancyRule(Rule):
         self.zone = zone
         self.min_count = min_count
         self.min_duration_s = min_duration_s
-        self._zones = copy_geometry(zones)
         self._watch = ZoneWatch(zone, settings.anchor, inertia_frames)
 
-    def applies_to(self, camera: str) -> bool:
-        return super().applies_to(camera) and camera in self._zones
+    def applies_to(self, camera: str, shapes: CameraShapes) -> bool:
+        return super().applies_to(camera, shapes) and self.zone in shapes.zones
 
-    def set_shapes(self, camera: str, zones: Mapping[str, Points], lines: Mapping[str, Points]) -> None:
-        self._zones = with_geometry(self._zones, camera, zones.get(self.zone))
-
-    def watched(self, camera: str) -> SceneShapes:
-        points = self._zones.get(camera)
-        return SceneShapes() if points is None else SceneShapes(zones={self._watch: tuple(points)})
+    def watched(self, shapes: CameraShapes) -> SceneShapes:
+        points = shapes.zones.get(self.zone)
+        return SceneShapes() if points is None else SceneShapes(zones={self._watch: points})
 
     def new_state(self) -> _OccupancyState:
         return _OccupancyState()
 
     def update(self, state: _OccupancyState, frame: Frame, scene: Scene) -> list[RuleEvent]:
-        membership = scene.zones.get(self._watch)
-        if membership is None:  # the zone was removed from this camera since `applies_to` was asked
-            return []
         objects = self._objects(scene)
-        crowd = objects[membership.contains(objects.tracker_id)]
+        crowd = objects[scene.zones[self._watch].contains(objects.tracker_id)]
         count = len(crowd)
         if count < self.min_count:
             state.crowded_since = None

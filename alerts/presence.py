@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from alerts.alert import RuleEvent
-from alerts.rule_base import (
-    Points,
-    Rule,
-    RuleSettings,
-    RuleState,
-    copy_geometry,
-    lasted,
-    wall_datetime,
-    with_geometry,
-)
+from alerts.rule_base import Rule, RuleSettings, RuleState, lasted, wall_datetime
 from alerts.scene import Scene
+from alerts.site_shapes import CameraShapes
 from alerts.watches import SceneShapes, ZoneWatch
 from streamer import Frame
 
@@ -39,7 +30,7 @@ class TrackDurationRule(Rule):
 
     Example:
         >>> rule = PresenceRule(RuleSettings("seen", ["person"]), min_duration_s=1.0)
-        >>> rule.kind, rule.applies_to("lobby")
+        >>> rule.kind, rule.applies_to("lobby", CameraShapes())
         ('presence', True)
     """
 
@@ -49,38 +40,26 @@ class TrackDurationRule(Rule):
         *,
         min_duration_s: float,
         zone: str | None = None,
-        zones: Mapping[str, Points] | None = None,
         inertia_frames: int = 3,
     ) -> None:
         super().__init__(settings)
         self.min_duration_s = min_duration_s
         self.zone = zone
-        self._zones = copy_geometry(zones or {})
         self._watch = ZoneWatch(zone, settings.anchor, inertia_frames) if zone is not None else None
 
-    def applies_to(self, camera: str) -> bool:
-        return super().applies_to(camera) and (self.zone is None or camera in self._zones)
+    def applies_to(self, camera: str, shapes: CameraShapes) -> bool:
+        return super().applies_to(camera, shapes) and (self.zone is None or self.zone in shapes.zones)
 
-    def set_shapes(self, camera: str, zones: Mapping[str, Points], lines: Mapping[str, Points]) -> None:
-        if self.zone is not None:
-            self._zones = with_geometry(self._zones, camera, zones.get(self.zone))
-
-    def watched(self, camera: str) -> SceneShapes:
-        points = self._zones.get(camera)
-        if self._watch is None or points is None:
+    def watched(self, shapes: CameraShapes) -> SceneShapes:
+        if self._watch is None or self._watch.zone not in shapes.zones:
             return SceneShapes()
-        return SceneShapes(zones={self._watch: tuple(points)})
+        return SceneShapes(zones={self._watch: shapes.zones[self._watch.zone]})
 
     def new_state(self) -> _DurationState:
         return _DurationState()
 
     def update(self, state: _DurationState, frame: Frame, scene: Scene) -> list[RuleEvent]:
-        if self._watch is None:
-            since = scene.first_seen
-        elif (membership := scene.zones.get(self._watch)) is not None:
-            since = membership.inside
-        else:  # the zone was removed from this camera since `applies_to` was asked
-            return []
+        since = scene.first_seen if self._watch is None else scene.zones[self._watch].inside
         events: list[RuleEvent] = []
         for track_id in [t for t in state.alert_of if t not in since or self._gone(scene, t)]:
             events += self._close(state, state.alert_of.pop(track_id), wall_datetime(frame), frame.pts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -15,7 +15,8 @@ from alerts.alert import Alert, AlertEnded, AlertStarted, AlertUpdated, RuleEven
 from alerts.geometry import Anchor
 from alerts.scene import Scene
 from alerts.schedule import Schedule
-from alerts.watches import Point, SceneShapes
+from alerts.site_shapes import CameraShapes
+from alerts.watches import SceneShapes
 from streamer import Frame
 
 SNAPSHOT_UPDATE_INTERVAL_S = 1.0
@@ -66,30 +67,6 @@ class RuleState:
     open: dict[str, RunningAlert] = field(default_factory=dict)
 
 
-Points = Sequence[Sequence[float]]
-
-
-def copy_geometry(geometry: Mapping[str, Points]) -> dict[str, list[Point]]:
-    """A copy of a camera → points mapping, each point a pair of floats, sharing nothing with the original.
-
-    Example:
-        >>> copy_geometry({"gate": [[0.5, 0], [0.5, 1]]})
-        {'gate': [(0.5, 0.0), (0.5, 1.0)]}
-    """
-    return {camera: [(float(x), float(y)) for x, y in points] for camera, points in geometry.items()}
-
-
-def with_geometry(geometry: Mapping[str, Points], camera: str, points: Points | None) -> dict[str, list[Point]]:
-    """A copy of a camera → points mapping with `camera` set to `points`, or left out when None.
-
-    Rules swap in the copy whole, so the detection thread sees the old or the new mapping, never a half-edited one.
-    """
-    edited = {name: value for name, value in geometry.items() if name != camera}
-    if points is not None:
-        edited[camera] = points
-    return copy_geometry(edited)
-
-
 def wall_datetime(frame: Frame) -> datetime:
     return datetime.fromtimestamp(frame.wall_time, UTC)
 
@@ -98,7 +75,8 @@ class Rule(ABC):
     """A rule reads each frame's scene of its cameras and says when alerts start, improve and end.
 
     Pure: no I/O and no clock; time is the frames' stream time (`pts`) and wall time. The rule holds its
-    definition only; its memory of each camera is a `RuleState` the engine keeps and passes in. Subclasses
+    definition only: its zone or line by name, whose points are in the camera's shapes the engine passes in
+    each frame; its memory of each camera is a `RuleState` the engine keeps and passes in. Subclasses
     implement `update` on the scene's tracks that pass the common filters (`_objects`).
     """
 
@@ -108,18 +86,16 @@ class Rule(ABC):
         self.settings = settings
         self.name = settings.name
 
-    def applies_to(self, camera: str) -> bool:
+    def applies_to(self, camera: str, shapes: CameraShapes) -> bool:
+        """Whether the rule runs on `camera`, whose zones and lines are now `shapes`."""
         return self.settings.cameras is None or camera in self.settings.cameras
 
     def is_armed(self, when: datetime) -> bool:
         """Whether the rule's schedule arms it at the timezone-aware `when`."""
         return self.settings.schedule is None or self.settings.schedule.is_armed(when)
 
-    def set_shapes(self, camera: str, zones: Mapping[str, Points], lines: Mapping[str, Points]) -> None:
-        """Take `camera`'s edited zones and lines (name → points); rules without a zone or line ignore them."""
-
-    def watched(self, camera: str) -> SceneShapes:
-        """The zones and lines the rule reads on `camera`, with their points."""
+    def watched(self, shapes: CameraShapes) -> SceneShapes:
+        """The zones and lines the rule reads among a camera's `shapes`, with their points."""
         return SceneShapes()
 
     def new_state(self) -> RuleState:

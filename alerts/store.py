@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, delete, event, insert, select, upd
 from sqlalchemy.orm import Session
 
 from alerts.alert import Alert, AlertStatus, Severity
+from alerts.private_files import private_sqlite_file
 from alerts.tables import AlertActionRow, AlertRow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -68,6 +69,8 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
 class AlertStore:
     """Reads and writes alerts and their audit trail; the schema is brought up to date on open.
 
+    The database file and SQLite's files beside it are readable by their owner only (0600).
+
     Every method runs in its own transaction. A write that waits more than
     `busy_timeout_ms` for another connection's lock raises OperationalError.
 
@@ -80,6 +83,7 @@ class AlertStore:
     def __init__(self, database: str | Path, busy_timeout_ms: int = 5000) -> None:
         if str(database) != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(database))
         self.engine: Engine = create_engine(f"sqlite:///{database}")
         event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         self._upgrade_schema()

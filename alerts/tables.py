@@ -12,11 +12,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     TypeDecorator,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -111,6 +113,26 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    session_version: Mapped[str] = mapped_column(String(32), server_default="")
+    """Random, replaced to end every session of the user (logout, new password, disabled): a session is valid
+    only while it carries the current value. Random rather than a counter, so a re-created user's is new too."""
+
+
+class AuditRow(Base):
+    """One change to the dashboard's accounts: who did what to whom, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(String(256), server_default="")
+
+
+ACTIVE_JOB = "status IN ('queued', 'running')"
+"""SQL true of a job that is queued or running: at most one row may be (the index below)."""
 
 
 class TrainingJobRow(Base):
@@ -119,6 +141,11 @@ class TrainingJobRow(Base):
     __tablename__ = "training_jobs"
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="ck_jobs_status"),
+        # A unique index on a value every active row shares, over active rows only: a second one cannot be inserted.
+        Index(
+            "uq_training_jobs_one_active", text(f"({ACTIVE_JOB})"), unique=True,
+            sqlite_where=text(ACTIVE_JOB), postgresql_where=text(ACTIVE_JOB),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -129,6 +156,8 @@ class TrainingJobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pid_started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """When the process `pid` started (seconds since the epoch): tells it from a later one given the same pid."""
     spec: Mapped[dict[str, Any]] = mapped_column(JSONObject)
     progress: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
     result: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")

@@ -53,13 +53,11 @@ class SceneShapes:
 
     @classmethod
     def union(cls, shapes: Iterable[SceneShapes]) -> SceneShapes:
-        """All of `shapes` in one; where two give one watch different points (a zone edit reaching the rules one by
-        one), the first wins, so every rule still reads one state."""
+        """All of `shapes` in one; rules that ask for one watch read it from one camera's shapes, with one set of
+        points."""
         zones: dict[ZoneWatch, Polygon] = {}
         lines: dict[LineWatch, Segment] = {}
         for each in shapes:
-            for watch, polygon in each.zones.items():
-                zones.setdefault(watch, polygon)
-            for watch, segment in each.lines.items():
-                lines.setdefault(watch, segment)
+            zones.update(each.zones)
+            lines.update(each.lines)
         return cls(zones, lines)

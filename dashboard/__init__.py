@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
@@ -9,12 +10,15 @@ from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 
 from alerts import AlertNotFound
 from finetune.registry import RegistryError
-from dashboard import alerts_views, api, auth, cameras_views, media
+from dashboard import alerts_views, api, auth, cameras_views, media, users_views
 from dashboard.context import DashboardServices, DashboardSettings
+from dashboard.filters import SqlIntConverter
+from dashboard.json_bodies import BoundedJSONProvider
+from dashboard.proxies import TrustedProxies
 from dashboard.present import utc_text
 from dashboard.throttle import LoginThrottle
 
-__all__ = ["DashboardServices", "DashboardSettings", "create_app"]
+__all__ = ["DashboardServices", "DashboardSettings", "create_app", "largest_request_body"]
 
 
 def create_app(settings: DashboardSettings, services: DashboardServices) -> Flask:
@@ -32,18 +36,34 @@ def create_app(settings: DashboardSettings, services: DashboardServices) -> Flas
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_max_s),
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
     )
+    app.json = BoundedJSONProvider(app)
+    app.url_map.converters["int"] = SqlIntConverter
+    app.wsgi_app = TrustedProxies(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["vigil.settings"] = settings
     app.extensions["vigil.services"] = services
-    app.extensions["vigil.throttle"] = LoginThrottle(settings.login_max_attempts, settings.login_window_s)
-    for blueprint in (auth.bp, alerts_views.bp, cameras_views.bp, api.bp, media.bp):
+    app.extensions["vigil.throttle"] = LoginThrottle(
+        settings.login_max_attempts, settings.login_address_max_attempts, settings.login_window_s,
+        settings.login_backoff_max_s, settings.clock,
+    )
+    for blueprint in (auth.bp, alerts_views.bp, cameras_views.bp, api.bp, media.bp, users_views.bp):
         app.register_blueprint(blueprint)
     app.add_template_filter(utc_text, "utc")
-    app.add_template_global(media.media_url)
+    app.add_template_global(media.alert_media_url)
     app.register_error_handler(HTTPException, _error_response)
     app.register_error_handler(AlertNotFound, lambda error: _error_response(NotFound(str(error))))
     app.register_error_handler(RegistryError, lambda error: _error_response(InternalServerError(str(error))))
     return app
+
+
+def largest_request_body(app: Flask) -> int:
+    """The most bytes any request to `app` may carry: the app-wide limit, or a view's own (uploads) if larger."""
+    limits = [getattr(view, "vigil_max_body", None) for view in app.view_functions.values()]
+    with app.app_context():
+        return max([app.config["MAX_CONTENT_LENGTH"], *(limit() for limit in limits if limit is not None)])
 
 
 def _error_response(error: HTTPException) -> Any:

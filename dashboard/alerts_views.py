@@ -15,10 +15,11 @@ from dashboard.actions import BadAction, apply_action
 from dashboard.auth import role_required
 from dashboard.chart import chart_start, hourly_chart
 from dashboard.context import services, settings
-from dashboard.filters import AlertFilters, request_filters
+from dashboard.filters import MAX_SQL_INT, AlertFilters, is_sql_int, query_int, request_filters
 from dashboard.queries import count_alerts, starts_since
 
 bp = Blueprint("alerts", __name__)
+MAX_SELECTED = 500
 
 
 @bp.app_context_processor
@@ -34,10 +35,8 @@ def home() -> Response:
 @bp.get("/alerts")
 def alert_list() -> str:
     filters = request_filters()
-    page = request.args.get("page", "1")
-    if not (page.isascii() and page.isdigit()) or int(page) < 1:
-        abort(400, description=f"page: {page!r} is not a page number")
-    page, size, store = int(page), settings().page_size, services().store
+    size, store = settings().page_size, services().store
+    page = query_int("page", 1, minimum=1, maximum=MAX_SQL_INT // size)
     total = count_alerts(store, filters)
     now = datetime.now(UTC)
     return render_template(
@@ -78,8 +77,10 @@ def alert_action(alert_id: int) -> Response:
 def acknowledge_selected() -> Response:
     """Acknowledge the checked alerts; those that cannot be (resolved, gone) are counted as skipped."""
     ids = request.form.getlist("ids")
-    if not all(i.isascii() and i.isdigit() for i in ids):
-        abort(400, description=f"ids: {ids!r} are not all alert ids")
+    if len(ids) > MAX_SELECTED:
+        abort(400, description=f"ids: {len(ids)} alerts selected; acknowledge at most {MAX_SELECTED} at a time")
+    if not all(is_sql_int(i) for i in ids):
+        abort(400, description="ids: not all of them are alert ids")
     wanted = sorted({int(i) for i in ids})
     acknowledged = 0
     for alert_id in wanted:

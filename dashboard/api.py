@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, request
+from flask import Blueprint, Response, abort, current_app, g, request
 
 from alerts import InvalidTransition
 from alerts.users import Role
 from dashboard.actions import BadAction, apply_action
 from dashboard.auth import public, role_required
 from dashboard.context import services, settings
-from dashboard.filters import request_filters
+from dashboard.filters import query_int, request_filters
 from dashboard.metrics import CONTENT_TYPE, prometheus_text
 from dashboard.present import action_record, alert_record, camera_record
 from dashboard.queries import count_alerts, totals_by_rule_and_status
@@ -32,8 +32,8 @@ def healthz() -> dict[str, str]:
 def alert_list() -> dict[str, Any]:
     """Alerts newest first: filters as on the page, `limit` (page size by default, at most 500) and `offset`."""
     filters = request_filters()
-    limit = _int_arg("limit", settings().page_size, minimum=1, maximum=MAX_LIMIT)
-    offset = _int_arg("offset", 0, minimum=0)
+    limit = query_int("limit", settings().page_size, minimum=1, maximum=MAX_LIMIT)
+    offset = query_int("offset", 0)
     store = services().store
     alerts = store.list_alerts(**filters.as_kwargs(), limit=limit, offset=offset)
     return {
@@ -82,16 +82,8 @@ def cameras() -> dict[str, Any]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    extra = services().metrics() if services().metrics is not None else None
-    text = prometheus_text(totals_by_rule_and_status(services().store), services().camera_health(), extra or ())
+    extra = list(services().metrics() or ()) if services().metrics is not None else []
+    live = current_app.extensions.get("vigil.live")
+    extra += live.slots.metric_lines() if live is not None else []
+    text = prometheus_text(totals_by_rule_and_status(services().store), services().camera_health(), extra)
     return Response(text, content_type=CONTENT_TYPE)
-
-
-def _int_arg(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
-    text = request.args.get(name, "")
-    if not text:
-        return default
-    if not (text.isascii() and text.isdigit()) or int(text) < minimum or (maximum is not None and int(text) > maximum):
-        bounds = f"from {minimum}" + ("" if maximum is None else f" to {maximum}")
-        abort(400, description=f"{name}: {text!r} is not a whole number {bounds}")
-    return int(text)

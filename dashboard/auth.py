@@ -1,10 +1,13 @@
-"""Login and logout, and what guards every request: the login gate, roles, CSRF tokens, security headers."""
+"""Login and logout, and what guards every request: the login gate, revocable sessions with idle and absolute
+timeouts, roles, CSRF tokens, security headers."""
 
 from __future__ import annotations
 
 import hmac
 import math
+import re
 import secrets
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -15,6 +18,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     g,
     jsonify,
     redirect,
@@ -25,8 +29,8 @@ from flask import (
 )
 
 from alerts.users import Role, User
-from dashboard.context import services
-from dashboard.throttle import LoginThrottle
+from dashboard.context import services, settings
+from dashboard.throttle import LoginThrottle, Refusal, Scope, client_network
 
 bp = Blueprint("auth", __name__)
 
@@ -42,6 +46,10 @@ SECURITY_HEADERS = {
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NAME_KEY_CHARS = 64
 """Only this much of a typed user name keys the login throttle, so long names cannot bloat it."""
+
+SESSION_RECHECK_S = 5.0
+"""How often an open live stream asks the database whether its session still counts."""
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -132,44 +140,102 @@ def login() -> Any:
         return redirect(_next_url()) if g.user else _login_page()
     name = request.form.get("name", "").strip()
     throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
-    key = (request.remote_addr, name[:_NAME_KEY_CHARS])
-    wait = throttle.retry_after(key)
-    if wait is not None:
-        seconds = math.ceil(wait)
-        message = f"Too many failed logins as {name!r} from your address. Try again in {seconds} s."
-        return _login_page(message, 429, {"Retry-After": str(seconds)})
+    address, name_key = client_network(request.remote_addr), name[:_NAME_KEY_CHARS]
+    refusal = throttle.attempt(address, name_key)  # counted before the password is checked
+    if refusal is not None:
+        seconds = math.ceil(refusal.retry_after_s)
+        return _login_page(f"{_refusal_reason(refusal, name)} Try again in {seconds} s.", 429,
+                           {"Retry-After": str(seconds)})
     user = services().users.verify(name, request.form.get("password", ""))
     if user is None:
-        throttle.fail(key)
         return _login_page("Wrong user name or password.", 401)
-    throttle.reset(key)
+    throttle.succeeded(address, name_key)
     session.clear()  # a fresh session: nothing from before the login carries over
-    session["user"] = user.name
+    now = settings().clock()
+    session.update(user=user.name, login_at=now, seen=now)
+    keep_session(user)
     csrf_token()
     return redirect(_next_url(), 303)
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    """End the user's sessions everywhere, not just this one: a copied cookie stops working too."""
+    services().users.end_sessions(g.user.name)
     session.clear()
     return redirect(url_for("auth.login"), 303)
 
 
+def keep_session(user: User) -> None:
+    """Make this session carry `user`'s current session version: at login, or after they ended all their sessions
+    from this one (a new password of their own) and keep this one."""
+    session["version"] = user.session_version
+
+
+def _refusal_reason(refusal: Refusal, name: str) -> str:
+    if refusal.scope == Scope.ADDRESS:
+        return "Too many login attempts from your address."
+    if refusal.scope == Scope.ACCOUNT:
+        return f"Too many failed logins as {name!r} lately."
+    return f"Too many failed logins as {name!r} from your address."
+
+
 def _session_user() -> User | None:
-    """The logged-in user, read afresh so that a disabled or deleted account loses access at once."""
+    """The logged-in user, read afresh so that a disabled or deleted account loses access at once.
+
+    A session counts only while it carries the user's current session version (a logout, a new password or
+    disabling the user replaces it) and has been neither idle nor open for too long.
+    """
     name = session.get("user")
     if name is None:
         return None
     user = services().users.get(name)
-    if user is None or user.disabled:
+    now = settings().clock()
+    if user is None or user.disabled or not _session_current(user, now):
         session.clear()
+        flash("Your session has ended: please log in again.", "info")
         return None
+    session["seen"] = now
     return user
 
 
+def session_ended_check() -> Callable[[], bool]:
+    """For a response that outlives its request (a live stream): a callable, safe on any thread, telling whether
+    this request's session has since ended (logout, new password, disabled, deleted, past its absolute limit).
+
+    The database is asked at most once per SESSION_RECHECK_S, however often the stream calls it.
+    """
+    users, limits, name, recheck_s = services().users, settings(), g.user.name, SESSION_RECHECK_S
+    version, login_at = session.get("version"), session.get("login_at", -math.inf)
+    state = {"ended": False, "checked_at": time.monotonic()}
+
+    def ended() -> bool:
+        if not state["ended"] and time.monotonic() - state["checked_at"] >= recheck_s:
+            state["checked_at"] = time.monotonic()
+            user = users.get(name)
+            state["ended"] = (user is None or user.disabled or user.session_version != version
+                              or limits.clock() - login_at > limits.session_max_s)
+        return state["ended"]
+
+    return ended
+
+
+def _session_current(user: User, now: float) -> bool:
+    limits = settings()
+    return (
+        session.get("version") == user.session_version
+        and now - session.get("seen", -math.inf) <= limits.session_idle_s
+        and now - session.get("login_at", -math.inf) <= limits.session_max_s
+    )
+
+
 def _next_url() -> str:
-    """Where to go after login: the `next` argument if it is a path on this site, else the home page."""
-    target = request.values.get("next", "")
+    """Where to go after login: the `next` argument if it is a path on this site, else the home page.
+
+    Control characters are stripped first, as browsers strip them, so `/\t/evil.example` is seen as what a
+    browser would follow (and refused) and CR/LF never reach the Location header.
+    """
+    target = _CONTROL_CHARS.sub("", request.values.get("next", ""))
     parts = urlsplit(target)
     if target.startswith("/") and not target.startswith("//") and "\\" not in target and not parts.netloc:
         return target

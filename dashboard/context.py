@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from flask import current_app
 
 from alerts import AlertStore
 from alerts.users import UserStore
+from dashboard.proxies import Network
 from detector.score_profile import ClassScores, RuleThreshold
 from streamer import CameraHealth
 
@@ -32,14 +34,32 @@ class DashboardSettings:
     """Snapshots and clips are served from under this folder only."""
     session_cookie_secure: bool = False
     """Send the session cookie over HTTPS only; turn on behind a TLS proxy."""
+    session_idle_s: float = 3600.0
+    """A session ends after this long without a request,"""
+    session_max_s: float = 12 * 3600.0
+    """and this long after its login, however busy."""
     login_max_attempts: int = 5
-    """Failed logins per (address, user name) within `login_window_s` before further tries are refused."""
+    """Login attempts per (address, user name) within `login_window_s` before further tries are refused; also the
+    failures at one name, from any address, after which each further try waits longer (`login_backoff_max_s`)."""
     login_window_s: float = 300.0
+    login_address_max_attempts: int = 20
+    """Login attempts from one address at any user names within `login_window_s`."""
+    login_backoff_max_s: float = 30.0
+    """The longest wait between tries at a user name that keeps failing: how long an attacker can lock it out."""
     page_size: int = 50
+    trusted_proxies: tuple[Network, ...] = ()
+    """Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed."""
+    max_request_bytes: int = 1 << 20
+    """Largest request body, except for views that allow more (uploads)."""
+    clock: Callable[[], float] = time.time
+    """Seconds since the epoch, read by sessions and the login throttle (tests pass their own)."""
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:
             raise ValueError(f"secret_key of {len(self.secret_key)} bytes is too short: use 32 random bytes")
+        if self.session_idle_s <= 0 or self.session_max_s <= 0:
+            raise ValueError(f"session_idle_s {self.session_idle_s} and session_max_s {self.session_max_s} "
+                             "must be positive")
         if self.page_size < 1:
             raise ValueError(f"page_size {self.page_size} must be at least 1")
 

@@ -8,8 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, request
+from werkzeug.routing import IntegerConverter
 
 from alerts import AlertStatus, Severity
+
+
+MAX_SQL_INT = 2**63 - 1
+"""The largest id, offset or count SQLite and PostgreSQL hold; larger ones would overflow in the driver."""
+_MAX_DIGITS = len(str(MAX_SQL_INT))
 
 
 class BadFilter(ValueError):
@@ -72,6 +78,29 @@ def _moment(name: str, text: str | None) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a time zone pushing year 1 or 9999 out of range
         raise BadFilter(f"{name}: {text!r} is not an ISO 8601 time such as 2026-11-28T09:00 (UTC)") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def query_int(name: str, default: int, minimum: int = 0, maximum: int = MAX_SQL_INT) -> int:
+    """A whole-number query argument within [minimum, maximum]; anything else is a 400 naming it."""
+    text = request.args.get(name, "")
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS) or not minimum <= int(text) <= maximum:
+        abort(400, description=f"{name}: {text[:40]!r} is not a whole number from {minimum} to {maximum}")
+    return int(text)
+
+
+def is_sql_int(text: str) -> bool:
+    """Whether `text` is a whole number the database can hold (ids from forms)."""
+    return text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS and int(text) <= MAX_SQL_INT
+
+
+class SqlIntConverter(IntegerConverter):
+    """`<int:…>` in routes, matching only ids the database can hold: a larger one is a 404, not an overflow."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 (Werkzeug's argument name)
+        kwargs.setdefault("max", MAX_SQL_INT)
+        super().__init__(map, *args, **kwargs)

@@ -15,6 +15,8 @@ from alerts.annotation import draw_motion
 
 Render = Callable[[str, np.ndarray, sv.Detections], np.ndarray]
 BOUNDARY = "vigil-frame"
+WAITING_SIZE = (640, 360)
+"""Width and height of the picture a viewer sees until its camera sends a frame."""
 
 
 @dataclass
@@ -29,8 +31,9 @@ class _Latest:
 class LiveHub:
     """Holds each camera's newest detected frame; renders it to JPEG once, on first demand.
 
-    Publishing is O(1) on the detection thread; drawing and encoding happen
-    only when someone watches, once per frame however many watch.
+    Publishing is O(1) on the detection thread and wakes only that camera's
+    viewers; drawing and encoding happen only when someone watches, once per
+    frame however many watch.
 
     Example:
         >>> hub = LiveHub(render=lambda camera, image, detections: image)
@@ -44,27 +47,27 @@ class LiveHub:
         self._render = render
         self._jpeg_quality = jpeg_quality
         self._latest: dict[str, _Latest] = {}
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._changed: dict[str, threading.Condition] = {}
         self._render_lock = threading.Lock()
+        self._waiting: dict[str, bytes] = {}
         self.renders = 0
         """Frames drawn and encoded so far (one per frame watched, not per viewer)."""
-        self.viewers = 0
-        """Open MJPEG streams."""
 
     def publish(
         self, camera: str, image: np.ndarray, detections: sv.Detections,
         motion: tuple[tuple[float, float, float, float], ...] = (),
     ) -> None:
         """The camera's newest frame, its detections and where it moved (relative boxes, drawn thin)."""
-        with self._changed:
+        with self._lock:
             previous = self._latest.get(camera)
             self._latest[camera] = _Latest((previous.sequence if previous else 0) + 1, image, detections, motion)
-            self._changed.notify_all()
+            self._condition(camera).notify_all()
 
     def next_jpeg(self, camera: str, after: int, timeout_s: float) -> tuple[int, bytes] | None:
         """The newest frame of `camera` with a sequence number above `after`, waiting up to `timeout_s`."""
-        with self._changed:
-            if not self._changed.wait_for(lambda: self._sequence(camera) > after, timeout=timeout_s):
+        with self._lock:
+            if not self._condition(camera).wait_for(lambda: self._sequence(camera) > after, timeout=timeout_s):
                 return None
             latest = self._latest[camera]
         with self._render_lock:
@@ -77,27 +80,57 @@ class LiveHub:
                 self.renders += 1
         return latest.sequence, latest.jpeg
 
-    def mjpeg(self, camera: str, max_fps: float, idle_timeout_s: float = 5.0) -> Iterator[bytes]:
-        """multipart/x-mixed-replace parts for one viewer; ends when the viewer goes away (generator closed)."""
-        with self._changed:
-            self.viewers += 1
-        try:
-            sequence, interval = 0, 1.0 / max_fps
-            while True:
-                sent_at = time.monotonic()
-                latest = self.next_jpeg(camera, sequence, idle_timeout_s)
-                if latest is None:
-                    continue
-                sequence, jpeg = latest
-                yield (
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                    + jpeg + b"\r\n"
-                )
-                time.sleep(max(0.0, interval - (time.monotonic() - sent_at)))  # cap the rate sent to this viewer
-        finally:
-            with self._changed:
-                self.viewers -= 1
+    def mjpeg(
+        self, camera: str, max_fps: float, gone: Callable[[], bool] = lambda: False, check_s: float = 1.0,
+        keepalive_s: float = 10.0,
+    ) -> Iterator[bytes]:
+        """multipart/x-mixed-replace parts for one viewer, at most `max_fps` a second.
+
+        A camera without a frame yet gets a "waiting" picture first (the server sends the headers only with the
+        first bytes). Ends when `gone()` says the viewer left, checked at least every `check_s` even while the
+        camera sends nothing, so the server frees the viewer's thread and slot; a silent camera's last picture is
+        sent again every `keepalive_s`, so that proxies keep the stream and a vanished client fails a write.
+        """
+        sequence, interval = 0, 1.0 / max_fps
+        part, sent_at = _part(self._waiting_jpeg(camera)), 0.0
+        if self._sequence_now(camera) == 0:
+            yield part
+            sent_at = time.monotonic()
+        while not gone():
+            latest = self.next_jpeg(camera, sequence, check_s)
+            if latest is not None:
+                sequence, part = latest[0], _part(latest[1])
+            elif time.monotonic() - sent_at < keepalive_s:
+                continue
+            started = time.monotonic()
+            yield part
+            sent_at = time.monotonic()
+            time.sleep(max(0.0, interval - (sent_at - started)))  # cap the rate sent to this viewer
+
+    def _sequence_now(self, camera: str) -> int:
+        with self._lock:
+            return self._sequence(camera)
+
+    def _waiting_jpeg(self, camera: str) -> bytes:
+        """A dark picture saying the camera has sent nothing yet, made once per camera."""
+        with self._render_lock:
+            if camera not in self._waiting:
+                picture = np.full((WAITING_SIZE[1], WAITING_SIZE[0], 3), 32, np.uint8)
+                cv2.putText(picture, f"{camera}: no video yet", (20, WAITING_SIZE[1] // 2), cv2.FONT_HERSHEY_SIMPLEX,
+                            0.8, (200, 200, 200), 2, cv2.LINE_AA)
+                self._waiting[camera] = cv2.imencode(".jpg", picture)[1].tobytes()
+            return self._waiting[camera]
+
+    def _condition(self, camera: str) -> threading.Condition:
+        """Called with `_lock` held."""
+        if camera not in self._changed:
+            self._changed[camera] = threading.Condition(self._lock)
+        return self._changed[camera]
 
     def _sequence(self, camera: str) -> int:
         latest = self._latest.get(camera)
         return latest.sequence if latest else 0
+
+
+def _part(jpeg: bytes) -> bytes:
+    return f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n"

@@ -2,35 +2,65 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, abort, current_app, render_template
+from dataclasses import dataclass
 
+from flask import Blueprint, Flask, Response, abort, current_app, g, render_template, request
+
+from dashboard.auth import session_ended_check
 from dashboard.live import BOUNDARY, LiveHub
+from dashboard.stream_slots import StreamSlots, StreamsFull
 
 bp = Blueprint("live", __name__)
+RETRY_FULL_S = 30
+"""What a refused stream is told to wait (Retry-After)."""
 
 
-def register_live(app: Flask, cameras: list[str], hub: LiveHub | None, max_fps: float) -> None:
-    """Add the live page; without a hub (dashboard alone) the tiles say the pipeline is not running."""
-    app.extensions["vigil.live"] = (cameras, hub, max_fps)
+@dataclass(frozen=True, slots=True)
+class LiveSettings:
+    cameras: list[str]
+    hub: LiveHub | None
+    """None when the dashboard runs alone: the tiles say the pipeline is not running."""
+    max_fps: float
+    slots: StreamSlots
+
+
+def register_live(app: Flask, live: LiveSettings) -> None:
+    """Add the live page and its streams."""
+    app.extensions["vigil.live"] = live
     app.jinja_env.globals["live_enabled"] = True
     app.register_blueprint(bp)
 
 
-def _live() -> tuple[list[str], LiveHub | None, float]:
+def _live() -> LiveSettings:
     return current_app.extensions["vigil.live"]
 
 
 @bp.get("/live")
 def live_page() -> str:
-    cameras, hub, _ = _live()
-    return render_template("live.html", cameras=cameras, running=hub is not None)
+    live = _live()
+    return render_template("live.html", cameras=live.cameras, running=live.hub is not None)
 
 
 @bp.get("/video/<camera>.mjpg")
 def video(camera: str) -> Response:
-    cameras, hub, max_fps = _live()
-    if camera not in cameras or hub is None:
+    """One viewer's stream; it holds a request thread and a slot until the viewer leaves or their session ends
+    (503 when no slot is free)."""
+    live = _live()
+    if camera not in live.cameras or live.hub is None:
         abort(404, f"no live video for camera {camera!r}")
-    response = Response(hub.mjpeg(camera, max_fps), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-    response.headers["Cache-Control"] = "no-store"
+    try:
+        slot = live.slots.take(g.user.name)
+    except StreamsFull as full:
+        return Response(f"{full}: close another live view or try again later\n", 503, mimetype="text/plain",
+                        headers={"Retry-After": str(RETRY_FULL_S)})
+    try:
+        disconnected = request.environ.get("waitress.client_disconnected", lambda: False)
+        session_ended = session_ended_check()
+        response = Response(live.hub.mjpeg(camera, live.max_fps, lambda: disconnected() or session_ended()),
+                            mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        response.headers["Cache-Control"] = "no-store"
+        response.call_on_close(slot.release)
+    except BaseException:
+        slot.release()
+        raise
     return response

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts import Alert, AlertAction
-from dashboard.media import media_url
+from dashboard.media import alert_media_url
 from streamer import CameraHealth
+from streamer.redaction import redact_text
 
 
 def utc_text(moment: datetime | None) -> str:
@@ -24,8 +25,8 @@ def alert_record(alert: Alert) -> dict[str, Any]:
     """An alert as JSON: every stored field, with media as dashboard URLs instead of server paths."""
     return alert.record(utc_iso) | {
         "details": alert.details,
-        "snapshot_url": media_url(alert.snapshot_path),
-        "clip_url": media_url(alert.clip_path),
+        "snapshot_url": alert_media_url(alert, "snapshot"),
+        "clip_url": alert_media_url(alert, "clip"),
     }
 
 
@@ -44,6 +45,6 @@ def camera_record(health: CameraHealth, now: float) -> dict[str, Any]:
         "dropped": health.dropped,
         "motion_skipped": health.skipped,
         "reconnects": health.reconnects,
-        "last_error": health.last_error,
+        "last_error": None if health.last_error is None else redact_text(health.last_error),
         "last_frame_age_s": age,
     }

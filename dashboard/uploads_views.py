@@ -13,6 +13,8 @@ from finetune.dataset import DatasetError
 from finetune.import_tasks import UPLOAD_FILES, ImportBusy, ImportTask
 
 bp = Blueprint("uploads", __name__)
+MAX_EVERY = 10_000
+"""Keep one frame in this many at most (`every`)."""
 _FORM_ROOM = 1 << 20
 """Bytes of a request beyond its files: the form fields and multipart framing."""
 
@@ -53,8 +55,8 @@ def start_import() -> Response:
     dataset = (form.get("new_dataset") or form.get("dataset") or "").strip()
     add_classes = [name.strip() for name in form.get("add_classes", "").split(",") if name.strip()]
     every = form.get("every") or "1"
-    if not every.isdigit():
-        flash(f"Nothing imported: every must be a whole number, got {every!r}.", "error")
+    if not (every.isascii() and every.isdigit() and len(every) <= 5 and 1 <= int(every) <= MAX_EVERY):
+        flash(f"Nothing imported: every must be a whole number from 1 to {MAX_EVERY}, got {every[:20]!r}.", "error")
         return redirect(url_for("models.models_page"), 303)
     try:
         token = _service().start(dataset, form.get("format", ""), request.files, add_classes, every=int(every),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from alerts.tables import TrainingJobRow
+from finetune.process_identity import ProcessIdentity
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,17 @@ class JobNotFound(LookupError):
 
 
 class JobBusy(RuntimeError):
-    """One fine-tuning job at a time: training takes every core (or the GPU) it can get."""
+    """One fine-tuning job at a time: training takes every core (or the GPU) it can get.
 
-    def __init__(self, job_id: int) -> None:
+    `job_id` is None when the job in the way ended just after it was in the way.
+    """
+
+    def __init__(self, job_id: int | None) -> None:
         self.job_id = job_id
-        super().__init__(f"fine-tuning job {job_id} is still running; wait for it or cancel it")
+        if job_id is None:
+            super().__init__("another fine-tuning job was running a moment ago; try again")
+        else:
+            super().__init__(f"fine-tuning job {job_id} is still running; wait for it or cancel it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,8 @@ class TrainingJob:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    pid: int | None
+    process: ProcessIdentity | None
+    """The worker process, once it started."""
     spec: dict[str, Any]
     progress: dict[str, Any]
     result: dict[str, Any]
@@ -86,37 +93,48 @@ class TrainingJob:
 def _job(row: TrainingJobRow) -> TrainingJob:
     return TrainingJob(
         row.id, row.dataset, JobStatus(row.status), row.requested_by, row.created_at, row.started_at,
-        row.finished_at, row.pid, row.spec, row.progress, row.result, row.error,
+        row.finished_at, _process(row), row.spec, row.progress, row.result, row.error,
     )
 
 
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _process(row: TrainingJobRow) -> ProcessIdentity | None:
+    if row.pid is None or row.pid_started_at is None:  # not started, or recorded before start times were
+        return None
+    return ProcessIdentity(row.pid, row.pid_started_at)
+
+
+def _alive(row: TrainingJobRow) -> bool:
+    process = _process(row)
+    return process is not None and process.alive()
 
 
 class JobStore:
-    """Job records in the alert database; each method is one transaction, safe from several processes."""
+    """Job records in the alert database; each method is one transaction, safe from several processes.
+
+    The database itself holds at most one queued or running job (a unique index), so two requests cannot both
+    start one.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def create(self, dataset: str, spec: dict[str, Any], requested_by: str) -> int:
-        with Session(self.engine) as session, session.begin():
-            row = TrainingJobRow(
-                dataset=dataset, status=JobStatus.QUEUED, requested_by=requested_by,
-                created_at=datetime.now(UTC), spec=spec, progress={"stage": "queued"}, result={},
-            )
-            session.add(row)
-            session.flush()
-            return row.id
+        """Record a queued job; raises JobBusy while another is queued or running."""
+        row = TrainingJobRow(
+            dataset=dataset, status=JobStatus.QUEUED, requested_by=requested_by,
+            created_at=datetime.now(UTC), spec=spec, progress={"stage": "queued"}, result={},
+        )
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            with Session(self.engine) as session:
+                active = session.scalar(
+                    select(TrainingJobRow.id).where(TrainingJobRow.status.in_([str(s) for s in ACTIVE]))
+                )
+            raise JobBusy(active) from None
 
     def get(self, job_id: int) -> TrainingJob:
         with Session(self.engine) as session:
@@ -135,8 +153,16 @@ class JobStore:
         with Session(self.engine) as session, session.begin():
             session.execute(update(TrainingJobRow).where(TrainingJobRow.id == job_id).values(**values))
 
-    def mark_running(self, job_id: int, pid: int) -> None:
-        self._set(job_id, status=JobStatus.RUNNING, pid=pid, started_at=datetime.now(UTC))
+    def mark_running(self, job_id: int, pid: int) -> bool:
+        """Record that process `pid` runs the queued job; False if the job is no longer queued (cancelled)."""
+        process = ProcessIdentity.of(pid)
+        with Session(self.engine) as session, session.begin():
+            return bool(session.execute(
+                update(TrainingJobRow)
+                .where(TrainingJobRow.id == job_id, TrainingJobRow.status == JobStatus.QUEUED)
+                .values(status=JobStatus.RUNNING, pid=process.pid, pid_started_at=process.started_at,
+                        started_at=datetime.now(UTC))
+            ).rowcount)
 
     def set_progress(self, job_id: int, progress: dict[str, Any]) -> None:
         self._set(job_id, progress=progress)
@@ -160,10 +186,10 @@ class JobStore:
             return None if row is None else _job(row)
 
     def reap_dead(self) -> int:
-        """Fail running jobs whose process is gone (killed, machine restarted); returns how many."""
+        """Fail running jobs whose process is gone (killed, machine restarted, pid reused); returns how many."""
         with Session(self.engine) as session:
             running = session.scalars(select(TrainingJobRow).where(TrainingJobRow.status == JobStatus.RUNNING)).all()
-            dead = [row.id for row in running if not _alive(row.pid)]
+            dead = [row.id for row in running if not _alive(row)]
         for job_id in dead:
             self.finish(job_id, JobStatus.FAILED, error="the training process exited without reporting an outcome")
         return len(dead)
@@ -234,9 +260,7 @@ class JobRunner:
 
     def start(self, dataset: str, spec: dict[str, Any], requested_by: str, log_dir: Path) -> int:
         """Record and launch a job; raises JobBusy while another is queued or running."""
-        active = self.store.active()
-        if active is not None:
-            raise JobBusy(active.id)
+        self.store.reap_dead()
         job_id = self.store.create(dataset, spec, requested_by)
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(log_dir / f"job-{job_id}.log", "ab") as output:
@@ -257,7 +281,10 @@ class JobRunner:
             return None
 
     def cancel(self, job_id: int, actor: str) -> None:
-        """Stop a queued or running job (any process's) and record it as cancelled."""
+        """Stop a queued or running job (any process's) and record it as cancelled.
+
+        Another process's job is signalled only if its recorded process is still the one running at that pid.
+        """
         job = self.store.get(job_id)
         if job.status not in ACTIVE:
             return
@@ -266,8 +293,9 @@ class JobRunner:
         if child is not None:
             child.terminate()
             child.wait(timeout=30)
-        elif _alive(job.pid):
-            os.kill(job.pid, signal.SIGTERM)
+        elif job.process is not None and not job.process.terminate():
+            log.warning("fine-tuning job %d: its process %d had already exited; nothing to stop", job_id,
+                        job.process.pid)
         log.info("fine-tuning job %d cancelled by %s", job_id, actor)
 
     def stop(self) -> None:

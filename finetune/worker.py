@@ -26,7 +26,9 @@ def main(argv: list[str]) -> int:
     jobs = JobStore(store.engine)
     # SIGTERM (cancel) ends the process through SystemExit, so `finally` blocks run and nothing is half-registered.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    jobs.mark_running(job_id, os.getpid())
+    if not jobs.mark_running(job_id, os.getpid()):
+        log.info("job %d was cancelled before it started", job_id)
+        return 0
     job = jobs.get(job_id)
     try:
         result = run_training_job(JobSpec.from_dict(job.spec), job_id, ProgressReporter(jobs, job_id))

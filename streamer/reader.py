@@ -18,7 +18,8 @@ from streamer.frame import Frame, shrink_to_fit
 from streamer.health import CameraState, HealthMonitor
 from streamer.motion import Box, MotionDetector, MotionGate, MotionSettings, check_phase_s
 from streamer.sampling import DetectRateSampler
-from streamer.source import StreamError, VideoStream, is_network_url, redact_url
+from streamer.redaction import redact_url
+from streamer.source import StreamError, VideoStream, is_network_url
 
 log = logging.getLogger(__name__)
 

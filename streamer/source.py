@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,23 +10,14 @@ from types import TracebackType
 import av
 import av.error
 
+from streamer.redaction import redact_url
+
 NETWORK_SCHEMES = ("rtsp", "rtsps", "http", "https")
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*)(:[^@/]*)?@", re.IGNORECASE)
 
 
 def is_network_url(url: str) -> bool:
     """True for rtsp://, rtsps://, http:// and https:// URLs."""
     return url.split("://", 1)[0].lower() in NETWORK_SCHEMES if "://" in url else False
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, fit for logs and error messages.
-
-    Example:
-        >>> redact_url("rtsp://admin:s3cret@10.0.0.5:554/stream1")
-        'rtsp://admin:***@10.0.0.5:554/stream1'
-    """
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
 
 
 class StreamError(Exception):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import http.client
+import re
+import threading
+from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import pytest
+from waitress import wasyncore
+from waitress.server import create_server
 
 from alerts import AlertStatus
 from dashboard.auth import SECURITY_HEADERS
-from dashboard.throttle import LoginThrottle
+from dashboard.throttle import LoginThrottle, Refusal, Scope
 from streamer import CameraHealth, CameraState
 from tests.dashboard_support import PASSWORD, ROLES, T0, build_site, csrf, login
 
@@ -17,7 +25,7 @@ OPERATOR_ROLES = {"operator", "admin"}
 
 
 def _url(rule, alert_id: int) -> str:
-    values = {"alert_id": alert_id, "name": "lobby/2026-11-28/090000-0000.jpg", "filename": "vigil.css"}
+    values = {"alert_id": alert_id, "kind": "snapshot", "name": "viewer", "filename": "vigil.css"}
     return rule.build({arg: values[arg] for arg in rule.arguments})[1]
 
 
@@ -37,7 +45,7 @@ def test_anonymous_requests_are_refused_on_every_route_but_login_healthz_and_sta
                 assert response.status_code == 302, (method, url)
                 assert response.headers["Location"].startswith("/login"), (method, url)
             checked.add(rule.endpoint)
-    reached = {"alerts.alert_list", "alerts.alert_action", "media.media_file", "api.alert_action", "api.metrics"}
+    reached = {"alerts.alert_list", "alerts.alert_action", "media.alert_media", "api.alert_action", "api.metrics"}
     assert reached <= checked, "the walk reached the state-changing and file-serving routes"
     assert site.store.get(alert_id).status == AlertStatus.NEW and site.store.actions(alert_id) == []
 
@@ -75,7 +83,7 @@ def test_a_disabled_user_is_logged_out_at_the_next_request(site) -> None:
 
 READS = [
     "/alerts", "/alerts/{id}", "/cameras", "/api/alerts", "/api/alerts/{id}", "/api/alerts/count", "/api/cameras",
-    "/metrics", "/media/{snapshot}",
+    "/metrics", "/media/alerts/{id}/snapshot",
 ]
 
 
@@ -83,8 +91,7 @@ READS = [
 @pytest.mark.parametrize("path", READS)
 def test_every_role_can_read(site, role, path) -> None:
     alert_id = site.alert()
-    snapshot = site.store.get(alert_id).snapshot_path.split("/media/", 1)[1]
-    response = site.client(role).get(path.format(id=alert_id, snapshot=snapshot))
+    response = site.client(role).get(path.format(id=alert_id))
     assert response.status_code == 200
 
 
@@ -160,7 +167,8 @@ def test_state_changing_requests_need_the_sessions_csrf_token(site) -> None:
 
 
 def test_login_is_throttled_per_address_and_user_name(tmp_path, users_db) -> None:
-    site = build_site(tmp_path, users_db, login_max_attempts=3)
+    now = [1000.0]
+    site = build_site(tmp_path, users_db, login_max_attempts=3, clock=lambda: now[0])
     client = site.client(remote_addr="10.0.0.1")
     for _ in range(2):
         assert login(client, "operator", "wrong password").status_code == 401
@@ -172,26 +180,119 @@ def test_login_is_throttled_per_address_and_user_name(tmp_path, users_db) -> Non
         assert login(attacker, "admin", "guess").status_code == 401
     refused = login(attacker, "admin")
     assert refused.status_code == 429
-    assert "Too many failed logins" in refused.text and 0 < int(refused.headers["Retry-After"]) <= 300
+    assert "Too many failed logins as &#39;admin&#39; from your address" in refused.text
+    assert int(refused.headers["Retry-After"]) == 300
     assert attacker.get("/alerts").status_code == 302, "the right password within the window logs nobody in"
     assert login(attacker, "viewer").status_code == 303, "other user names from that address are unaffected"
-    assert login(site.client(remote_addr="10.0.0.2"), "admin").status_code == 303, "so are other addresses"
+
+    elsewhere = site.client(remote_addr="10.0.0.2")
+    backoff = login(elsewhere, "admin")
+    assert backoff.status_code == 429 and "Too many failed logins as &#39;admin&#39; lately" in backoff.text
+    assert backoff.headers["Retry-After"] == "1", "another address waits out the account's short backoff only"
+    now[0] += 1
+    assert login(elsewhere, "admin").status_code == 303
     site.store.close()
 
 
-def test_throttle_lets_a_key_try_again_once_its_failures_leave_the_window() -> None:
+def _serve(app):
+    """`app` on a real waitress server with enough threads that every request below runs at once."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=PARALLEL_LOGINS)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        channels = server._map  # as vigil.web.DashboardServer.stop: close every channel from inside the loop
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(channels))
+        thread.join(timeout=10)
+        server.task_dispatcher.shutdown()
+
+    return server.effective_port, stop
+
+
+PARALLEL_LOGINS = 32
+
+
+def test_parallel_wrong_passwords_get_no_more_tries_than_the_limit(site) -> None:
+    port, stop = _serve(site.app)
+    try:
+        page = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        page.request("GET", "/login")
+        response = page.getresponse()
+        cookie = response.getheader("Set-Cookie").split(";", 1)[0]
+        token = re.search(r'name="csrf-token" content="([^"]+)"', response.read().decode()).group(1)
+        body = urlencode({"name": "admin", "password": "a wrong guess", "csrf_token": token})
+        headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+        start = threading.Barrier(PARALLEL_LOGINS)
+
+        def guess(_: int) -> int:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.connect()
+            start.wait()
+            connection.request("POST", "/login", body, headers)
+            status = connection.getresponse().status
+            connection.close()
+            return status
+
+        with ThreadPoolExecutor(PARALLEL_LOGINS) as pool:
+            statuses = list(pool.map(guess, range(PARALLEL_LOGINS)))
+    finally:
+        stop()
+    assert statuses.count(401) == 5, "each attempt is counted before its password is checked"
+    assert statuses.count(429) == PARALLEL_LOGINS - 5
+
+
+def test_spraying_one_password_over_many_names_is_throttled_per_address(site) -> None:
+    sprayer = site.client(remote_addr="10.0.0.5")
+    statuses = [login(sprayer, f"user{i:02d}", "Winter2026!").status_code for i in range(25)]
+    assert statuses == [401] * 20 + [429] * 5
+    refused = login(sprayer, "viewer")
+    assert refused.status_code == 429 and "Too many login attempts from your address" in refused.text
+    assert login(site.client(remote_addr="10.0.0.6"), "viewer").status_code == 303, "other addresses are not"
+
+
+def test_one_ipv6_subscriber_is_one_address_to_the_throttle(tmp_path, users_db) -> None:
+    site = build_site(tmp_path, users_db, login_address_max_attempts=2)
+    for host in ("2001:db8:5:6::1", "2001:db8:5:6::2"):
+        assert login(site.client(remote_addr=host), "nobody", "guess").status_code == 401
+    assert login(site.client(remote_addr="2001:db8:5:6::3"), "nobody2", "guess").status_code == 429
+    assert login(site.client(remote_addr="2001:db8:5:7::1"), "viewer").status_code == 303, "another /64"
+    site.store.close()
+
+
+def test_an_accounts_backoff_doubles_up_to_its_cap_and_a_login_clears_it() -> None:
     now = [0.0]
-    throttle = LoginThrottle(max_attempts=2, window_s=60, clock=lambda: now[0])
-    throttle.fail("k")
-    now[0] = 10.0
-    throttle.fail("k")
-    assert throttle.retry_after("k") == 50.0 and throttle.retry_after("other") is None
-    now[0] = 60.0
-    assert throttle.retry_after("k") is None, "the first failure has left the window"
-    throttle.fail("k")
-    assert throttle.retry_after("k") == 10.0
-    throttle.reset("k")
-    assert throttle.retry_after("k") is None
+    throttle = LoginThrottle(per_name=2, per_address=100, window_s=300, backoff_max_s=30, clock=lambda: now[0])
+    waits = []
+    for attempt in range(10):
+        address = f"10.0.1.{attempt}"  # a new address each time: only the account's backoff applies
+        refusal = throttle.attempt(address, "admin")
+        if refusal is not None:
+            assert refusal.scope == Scope.ACCOUNT
+            waits.append(refusal.retry_after_s)
+            now[0] += refusal.retry_after_s
+            assert throttle.attempt(address, "admin") is None, "once the wait is over the name may try again"
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert throttle.attempt("10.0.2.1", "admin").retry_after_s == 30.0
+    assert throttle.attempt("10.0.2.1", "viewer") is None, "other names are unaffected"
+    now[0] += 30
+    assert throttle.attempt("10.0.2.1", "admin") is None
+    throttle.succeeded("10.0.2.1", "admin")
+    assert throttle.attempt("10.0.2.2", "admin") is None and throttle.attempt("10.0.2.3", "admin") is None
+
+
+def test_logins_give_the_address_its_tries_back_and_quiet_keys_are_forgotten() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(per_name=5, per_address=3, window_s=60, clock=lambda: now[0])
+    for name in ("ana", "bo", "cy", "dee", "eve"):  # one office behind one address, each logging in
+        assert throttle.attempt("10.0.0.1", name) is None
+        throttle.succeeded("10.0.0.1", name)
+    for name in ("x1", "x2", "x3"):
+        assert throttle.attempt("10.0.0.1", name) is None
+    assert throttle.attempt("10.0.0.1", "x4") == Refusal(Scope.ADDRESS, 60.0)
+    assert len(throttle) > 0
+    now[0] = 61.0
+    assert throttle.attempt("10.9.9.9", "fresh") is None
+    assert len(throttle) == 3, "only the new attempt's keys: the quiet ones were dropped"
 
 
 @pytest.mark.parametrize(
@@ -281,9 +382,14 @@ def test_sql_like_filter_values_are_plain_text(site, payload) -> None:
         "/media//etc/passwd",
         "/media/%2fetc%2fpasswd",
         "/media/missing.jpg",
+        "/media/alerts/1/../../vigil.db",
+        "/media/alerts/1/database",
+        "/media/alerts/99999999999999999999/snapshot",
+        "/media/alerts/2/snapshot",
     ],
 )
 def test_media_outside_the_media_folder_is_not_found(site, path) -> None:
+    site.alert()
     assert (site.media_dir.parent / "vigil.db").is_file()
     response = site.client("viewer").get(path, follow_redirects=True)  # `//` is merged by a redirect first
     assert response.status_code == 404
@@ -293,10 +399,30 @@ def test_media_outside_the_media_folder_is_not_found(site, path) -> None:
 def test_media_serves_snapshots_and_seekable_clips(site) -> None:
     alert = site.store.get(site.alert(clip=True, started_at=T0))
     client = site.client("viewer")
-    snapshot = client.get("/media/" + alert.snapshot_path.split("/media/", 1)[1])
+    snapshot = client.get(f"/media/alerts/{alert.id}/snapshot")
     assert snapshot.status_code == 200 and snapshot.data.startswith(b"\xff\xd8 snapshot")
-    clip_url = "/media/" + alert.clip_path.split("/media/", 1)[1]
+    assert snapshot.mimetype == "image/jpeg"
+    clip_url = f"/media/alerts/{alert.id}/clip"
     part = client.get(clip_url, headers={"Range": "bytes=10-19"})
     assert part.status_code == 206
     assert part.data == bytes(range(10, 20)) and part.headers["Content-Range"] == "bytes 10-19/1024"
     assert part.headers["Accept-Ranges"] == "bytes"
+
+
+def test_media_the_store_points_outside_the_folder_or_through_a_symlink_are_refused(site) -> None:
+    client = site.client("viewer")
+    outside = site.store.get(site.alert())
+    with site.store.engine.begin() as connection:  # a row pointing at the database itself
+        connection.exec_driver_sql("UPDATE alerts SET snapshot_path = ? WHERE id = ?",
+                                   (str(site.media_dir.parent / "vigil.db"), outside.id))
+    assert client.get(f"/media/alerts/{outside.id}/snapshot").status_code == 404
+    linked = site.store.get(site.alert())
+    snapshot = Path(linked.snapshot_path)
+    snapshot.unlink()
+    snapshot.symlink_to(site.media_dir.parent / "vigil.db")
+    assert client.get(f"/media/alerts/{linked.id}/snapshot").status_code == 404, "a symlinked file"
+    folder = site.store.get(site.alert(camera="gate"))
+    camera_dir = Path(folder.snapshot_path).parents[1]
+    camera_dir.rename(site.media_dir.parent / "elsewhere")
+    camera_dir.symlink_to(site.media_dir.parent / "elsewhere")
+    assert client.get(f"/media/alerts/{folder.id}/snapshot").status_code == 404, "a symlinked folder"

@@ -14,6 +14,7 @@ from alerts.occupancy import OccupancyRule
 from alerts.presence import DwellRule, PresenceRule
 from alerts.rule_base import Rule, RuleSettings
 from alerts.schedule import Schedule
+from alerts.site_shapes import CameraShapes, SiteShapes
 from streamer import Frame
 
 SIZE = 100
@@ -54,8 +55,14 @@ def engine_of(rule: Rule) -> AlertEngine:
     """The engine that runs `rule` alone in these tests, kept from call to call as the pipeline keeps its own."""
     engine = _ENGINES.get(rule)
     if engine is None:
-        engine = _ENGINES[rule] = AlertEngine([rule])
+        engine = _ENGINES[rule] = AlertEngine([rule], SiteShapes())
     return engine
+
+
+def with_shapes(rule: Rule, **cameras: CameraShapes) -> Rule:
+    """`rule`, which its test engine runs over these cameras' zones and lines."""
+    _ENGINES[rule] = AlertEngine([rule], SiteShapes(cameras))
+    return rule
 
 
 def update(rule: Rule, at: Frame, detections: sv.Detections) -> list:
@@ -83,6 +90,7 @@ def settings(name: str = "r", **overrides) -> RuleSettings:
 
 # A U-shaped (concave) zone: the notch x 0.4–0.6, y 0–0.6 is outside it.
 U_ZONE = [[0.1, 0.1], [0.4, 0.1], [0.4, 0.6], [0.6, 0.6], [0.6, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]
+U_SHAPES = CameraShapes(zones={"u": U_ZONE})
 
 
 def walk(track: int, points: list[tuple[float, float]], step: float = 0.2, score: float = 0.9, label: str = "person"):
@@ -99,7 +107,7 @@ def test_presence_without_zone_alerts_once_per_track_after_min_duration() -> Non
 
 
 def test_presence_in_a_concave_zone_ignores_the_notch() -> None:
-    rule = PresenceRule(settings(), min_duration_s=0.0, zone="u", zones={"cam": U_ZONE}, inertia_frames=1)
+    rule = with_shapes(PresenceRule(settings(), min_duration_s=0.0, zone="u", inertia_frames=1), cam=U_SHAPES)
     in_notch = run(rule, walk(1, [(50, 30)] * 5))
     assert started(in_notch) == [], "the notch of the U is outside the zone"
     in_arm = run(rule, walk(2, [(20, 30)] * 2))
@@ -107,11 +115,13 @@ def test_presence_in_a_concave_zone_ignores_the_notch() -> None:
 
 
 def test_zone_entry_and_exit_are_debounced_by_inertia() -> None:
-    rule = PresenceRule(settings(cooldown_s=0), min_duration_s=0.0, zone="u", zones={"cam": U_ZONE}, inertia_frames=3)
+    rule = with_shapes(PresenceRule(settings(cooldown_s=0), min_duration_s=0.0, zone="u", inertia_frames=3),
+                       cam=U_SHAPES)
     inside, outside = (20, 50), (95, 95)
     flicker = run(rule, walk(1, [inside, inside, outside, inside, inside]))
     assert started(flicker) == [], "two frames inside, one out, two in: never 3 in a row"
-    rule = PresenceRule(settings(cooldown_s=0), min_duration_s=0.0, zone="u", zones={"cam": U_ZONE}, inertia_frames=3)
+    rule = with_shapes(PresenceRule(settings(cooldown_s=0), min_duration_s=0.0, zone="u", inertia_frames=3),
+                       cam=U_SHAPES)
     events = run(rule, walk(1, [inside] * 3 + [outside, outside, inside] + [outside] * 3))
     assert len(started(events)) == 1
     [end] = [e for e in events if isinstance(e, AlertEnded)]
@@ -119,11 +129,11 @@ def test_zone_entry_and_exit_are_debounced_by_inertia() -> None:
 
 
 def test_dwell_needs_continuous_time_in_the_zone_and_resets_on_exit() -> None:
-    rule = DwellRule(settings(cooldown_s=0), min_duration_s=1.0, zone="u", zones={"cam": U_ZONE}, inertia_frames=1)
+    rule = with_shapes(DwellRule(settings(cooldown_s=0), min_duration_s=1.0, zone="u", inertia_frames=1), cam=U_SHAPES)
     inside, outside = (20, 50), (95, 95)
     short_visits = [inside] * 4 + [outside] + [inside] * 4 + [outside]
     assert started(run(rule, walk(3, short_visits))) == [], "0.6 s + 0.6 s is not 1 s in a row"
-    rule = DwellRule(settings(cooldown_s=0), min_duration_s=1.0, zone="u", zones={"cam": U_ZONE}, inertia_frames=1)
+    rule = with_shapes(DwellRule(settings(cooldown_s=0), min_duration_s=1.0, zone="u", inertia_frames=1), cam=U_SHAPES)
     events = run(rule, walk(3, [inside] * 7 + [outside]))
     [alert] = started(events)
     assert (alert.kind, alert.details["dwell_s"]) == ("dwell", 1.0)
@@ -131,7 +141,8 @@ def test_dwell_needs_continuous_time_in_the_zone_and_resets_on_exit() -> None:
 
 
 def test_track_state_is_pruned_when_the_track_is_gone() -> None:
-    rule = DwellRule(settings(clear_after_s=1.0), min_duration_s=5.0, zone="u", zones={"cam": U_ZONE}, inertia_frames=1)
+    rule = with_shapes(DwellRule(settings(clear_after_s=1.0), min_duration_s=5.0, zone="u", inertia_frames=1),
+                       cam=U_SHAPES)
     run(rule, walk(4, [(20, 50)] * 3))
     events = run(rule, [(5.0, objects())])
     camera = engine_of(rule)._cameras["cam"]
@@ -188,7 +199,8 @@ def test_a_better_score_updates_the_snapshot_at_most_once_a_second() -> None:
 
 
 def vertical_line_rule(**kwargs) -> LineCrossingRule:
-    return LineCrossingRule(settings(cooldown_s=0), line="door", lines={"cam": [[0.5, 0.0], [0.5, 1.0]]}, **kwargs)
+    rule = LineCrossingRule(settings(cooldown_s=0), line="door", **kwargs)
+    return with_shapes(rule, cam=CameraShapes(lines={"door": [[0.5, 0.0], [0.5, 1.0]]}))
 
 
 def test_line_crossing_both_directions_and_direction_filter() -> None:
@@ -214,15 +226,15 @@ def test_line_crossing_skips_straddling_boxes_and_needs_confirmation() -> None:
 
 
 def test_line_crossing_beyond_the_segment_end_does_not_count() -> None:
-    rule = LineCrossingRule(settings(cooldown_s=0), line="gate", lines={"cam": [[0.5, 0.0], [0.5, 0.4]]},
-                            min_crossing_frames=1)
+    rule = with_shapes(LineCrossingRule(settings(cooldown_s=0), line="gate", min_crossing_frames=1),
+                       cam=CameraShapes(lines={"gate": [[0.5, 0.0], [0.5, 0.4]]}))
     below_the_segment = [(30, 80), (70, 80)]
     assert started(run(rule, walk(1, below_the_segment))) == []
 
 
 def test_occupancy_needs_the_count_for_the_duration_and_ends_below_it() -> None:
-    rule = OccupancyRule(settings(cooldown_s=0), zone="u", zones={"cam": U_ZONE}, min_count=2, min_duration_s=0.4,
-                         inertia_frames=1)
+    rule = with_shapes(OccupancyRule(settings(cooldown_s=0), zone="u", min_count=2, min_duration_s=0.4,
+                                     inertia_frames=1), cam=U_SHAPES)
     two = objects((1, "person", 0.9, box_at(20, 50)), (2, "person", 0.8, box_at(80, 50)))
     one = objects((1, "person", 0.9, box_at(20, 50)))
     events = run(rule, [(0.0, one), (0.2, two), (0.4, two), (0.6, two), (0.8, one)])
@@ -247,8 +259,9 @@ def test_schedule_outside_the_window_raises_nothing_and_ends_running_alerts() ->
 
 
 def test_engine_runs_only_the_rules_of_each_camera() -> None:
-    zone_rule = PresenceRule(settings("z"), min_duration_s=0.0, zone="u", zones={"gate": U_ZONE}, inertia_frames=1)
-    engine = AlertEngine([zone_rule, PresenceRule(settings("all", cameras=["lobby"]), min_duration_s=0.0)])
+    zone_rule = PresenceRule(settings("z"), min_duration_s=0.0, zone="u", inertia_frames=1)
+    engine = AlertEngine([zone_rule, PresenceRule(settings("all", cameras=["lobby"]), min_duration_s=0.0)],
+                         SiteShapes({"gate": U_SHAPES}))
     assert [a.rule for a in started(engine.process(frame(0, "lobby"), objects((1, "person", 0.9, box_at(20, 50)))))] == ["all"]
     assert [a.rule for a in started(engine.process(frame(0, "gate"), objects((1, "person", 0.9, box_at(20, 50)))))] == ["z"]
     assert len(engine.close_all(datetime(2026, 1, 1, tzinfo=UTC))) == 2

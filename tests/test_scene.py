@@ -16,8 +16,9 @@ from alerts.line_crossing import LineCrossingRule
 from alerts.occupancy import OccupancyRule
 from alerts.presence import DwellRule, PresenceRule
 from alerts.scene import Crossing, SceneState
+from alerts.site_shapes import CameraShapes, SiteShapes
 from alerts.watches import LineWatch, SceneShapes, ZoneWatch
-from tests.test_rules import U_ZONE, box_at, ended, frame, objects, settings, started, walk
+from tests.test_rules import U_SHAPES, U_ZONE, box_at, ended, frame, objects, settings, started, walk
 
 INSIDE, OUTSIDE = (20, 50), (95, 95)
 U_POLYGON = tuple(tuple(point) for point in U_ZONE)
@@ -53,10 +54,10 @@ def test_two_rules_on_one_zone_agree_on_who_is_inside_and_since_when(monkeypatch
     # track 2 is a bicycle, which only the crowd rule looks at. Before, each rule debounced only what passed
     # its own filters, so the two disagreed about who was in the zone.
     dwell = DwellRule(settings("loiter", min_score=0.4, cooldown_s=0), min_duration_s=0.4, zone="u",
-                      zones={"cam": U_ZONE}, inertia_frames=2)
+                      inertia_frames=2)
     crowd = OccupancyRule(settings("bikes", classes=["bicycle"], min_score=0.6, cooldown_s=0), zone="u",
-                          zones={"cam": U_ZONE}, min_count=1, min_duration_s=0.0, inertia_frames=2)
-    engine = AlertEngine([dwell, crowd])
+                          min_count=1, min_duration_s=0.0, inertia_frames=2)
+    engine = AlertEngine([dwell, crowd], SiteShapes({"cam": U_SHAPES}))
     dwell_scenes, crowd_scenes = spy_on_scenes(monkeypatch, dwell), spy_on_scenes(monkeypatch, crowd)
     triggers = count_calls(monkeypatch, sv.PolygonZone, "trigger")
     built = count_calls(monkeypatch, alerts.scene, "polygon_zone")
@@ -114,18 +115,18 @@ def test_tracks_unseen_past_the_horizon_are_reported_lost_and_forgotten() -> Non
 def test_each_rule_ends_alerts_after_its_own_clear_after_within_the_scene_horizon() -> None:
     brief = PresenceRule(settings("brief", clear_after_s=0.5), min_duration_s=0.0)
     patient = PresenceRule(settings("patient", clear_after_s=2.0), min_duration_s=0.0)
-    engine = AlertEngine([brief, patient])
+    engine = AlertEngine([brief, patient], SiteShapes())
     opened = {a.rule: a.key for a in started(engine.process(frame(0.0), objects((1, "person", 0.9, box_at(*INSIDE)))))}
     ends = {t: ended(engine.process(frame(t), objects())) for t in (0.4, 0.6, 2.0, 2.2)}
     assert ends == {0.4: [], 0.6: [opened["brief"]], 2.0: [], 2.2: [opened["patient"]]}
 
 
 def test_two_line_rules_with_other_directions_share_one_set_of_crossings(monkeypatch) -> None:
-    door = {"cam": [[0.5, 0.0], [0.5, 1.0]]}
-    going_in = LineCrossingRule(settings("in", cooldown_s=0), line="door", lines=door, direction="in")
-    going_out = LineCrossingRule(settings("out", cooldown_s=0), line="door", lines=door, direction="out")
-    cars = LineCrossingRule(settings("cars", classes=["car"], cooldown_s=0), line="door", lines=door)
-    engine = AlertEngine([going_in, going_out, cars])
+    going_in = LineCrossingRule(settings("in", cooldown_s=0), line="door", direction="in")
+    going_out = LineCrossingRule(settings("out", cooldown_s=0), line="door", direction="out")
+    cars = LineCrossingRule(settings("cars", classes=["car"], cooldown_s=0), line="door")
+    door = CameraShapes(lines={"door": [[0.5, 0.0], [0.5, 1.0]]})
+    engine = AlertEngine([going_in, going_out, cars], SiteShapes({"cam": door}))
     scenes = spy_on_scenes(monkeypatch, going_in)
     sides = count_calls(monkeypatch, alerts.scene, "line_sides")
     left_to_right = [(20, 50), (30, 50), (70, 50), (80, 50)]
@@ -138,16 +139,16 @@ def test_two_line_rules_with_other_directions_share_one_set_of_crossings(monkeyp
 
 
 def test_a_zone_edit_keeps_who_is_inside() -> None:
-    rule = DwellRule(settings(cooldown_s=0), min_duration_s=0.4, zone="u", zones={"cam": U_ZONE}, inertia_frames=2)
-    engine = AlertEngine([rule])
+    site = SiteShapes({"cam": U_SHAPES})
+    engine = AlertEngine([DwellRule(settings(cooldown_s=0), min_duration_s=0.4, zone="u", inertia_frames=2)], site)
     events = [e for t, d in walk(1, [INSIDE] * 4) for e in engine.process(frame(t), d)]
-    rule.set_shapes("cam", {"u": [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]}, {})
+    site.replace("cam", CameraShapes(zones={"u": [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]}))
     events += [e for t, d in walk(1, [INSIDE] * 2) for e in engine.process(frame(1.0 + t), d)]
     assert len(started(events)) == 1 and ended(events) == [], "still inside the edited zone: the alert runs on"
 
 
 def test_an_event_keeps_its_alert_as_sent_when_a_better_frame_follows() -> None:
-    engine = AlertEngine([PresenceRule(settings(score_window=1), min_duration_s=0.0)])
+    engine = AlertEngine([PresenceRule(settings(score_window=1), min_duration_s=0.0)], SiteShapes())
     first = engine.process(frame(0.0), objects((1, "person", 0.6, box_at(*INSIDE))))
     later = [e for t in (0.5, 1.0) for e in engine.process(frame(t), objects((1, "person", 0.9, box_at(30, 60))))]
     [start] = first
@@ -163,7 +164,7 @@ def test_events_and_scenes_survive_pickling() -> None:
     scene = SceneState().update(frame(0.0), objects((1, "person", 0.9, box_at(*INSIDE))), shapes)
     copy = pickle.loads(pickle.dumps(scene))
     assert copy.zones == scene.zones and copy.tracks == scene.tracks and copy.medians[5].tolist() == [0.9]
-    engine = AlertEngine([PresenceRule(settings(score_window=1), min_duration_s=0.0)])
+    engine = AlertEngine([PresenceRule(settings(score_window=1), min_duration_s=0.0)], SiteShapes())
     events = engine.process(frame(0.0), objects((1, "person", 0.6, box_at(*INSIDE))))
     events += engine.process(frame(1.0), objects((1, "person", 0.9, box_at(*INSIDE))))
     events += engine.close_all(datetime(2026, 11, 30, 12, 1, tzinfo=UTC))

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 from datetime import UTC, datetime, timedelta, timezone
 
 import cv2
 import numpy as np
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
 from sqlalchemy.exc import StatementError
 
 from alerts import Alert, AlertEnded, AlertStarted, AlertStatus, AlertStore, AlertWriter, Severity
-from alerts.store import AlertNotFound
+from alerts.store import _MIGRATIONS, AlertNotFound
 from alerts.writer import raw_frame_path
 from streamer import Frame
 
@@ -43,7 +49,7 @@ def test_schema_is_created_by_migration_in_wal_mode(tmp_path) -> None:
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0005",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0006",)]
         columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
         action_columns = {row[1] for row in db.execute("PRAGMA table_info(alert_actions)")}
         [foreign_key] = db.execute("PRAGMA foreign_key_list(alert_actions)").fetchall()
@@ -171,3 +177,63 @@ def test_list_filters_combine_and_page(tmp_path) -> None:
     assert found(limit=None) == ids[::-1]
     with pytest.raises(ValueError, match="-1"):
         store.list_alerts(limit=-1)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_database_and_its_wal_files_are_owner_only_whatever_the_umask(tmp_path) -> None:
+    path = tmp_path / "vigil.db"
+    umask = os.umask(0o022)
+    try:
+        store = AlertStore(path)
+        store.insert(alert())
+        side_files = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+        assert all(file.exists() for file in side_files), "WAL is open"
+        assert {file.name: _mode(file) for file in (path, *side_files)} == {
+            "vigil.db": 0o600, "vigil.db-wal": 0o600, "vigil.db-shm": 0o600
+        }
+        store.close()
+    finally:
+        os.umask(umask)
+
+
+def test_an_existing_database_open_to_others_is_tightened_with_a_warning(tmp_path, caplog) -> None:
+    path = tmp_path / "vigil.db"
+    AlertStore(path).close()
+    path.chmod(0o664)
+    wal = path.with_name("vigil.db-wal")
+    wal.write_bytes(b"")
+    wal.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="alerts.private_files"):
+        AlertStore(path).close()
+    assert _mode(path) == 0o600 and (not wal.exists() or _mode(wal) == 0o600)
+    assert "vigil.db was open to other users (mode 0664); it is now owner-only (0600)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="alerts.private_files"):
+        AlertStore(path).close()
+    assert caplog.text == "", "an owner-only file is left as it is, silently"
+
+
+def test_upgrading_a_database_where_two_jobs_raced_keeps_only_the_newest_active(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        insert = ("INSERT INTO training_jobs (dataset, status, requested_by, created_at, spec) "
+                  "VALUES ('site', ?, 'admin', '2026-12-01 09:00:00', '{}')")
+        for status in ("succeeded", "running", "queued"):
+            connection.exec_driver_sql(insert, (status,))
+        connection.commit()
+    engine.dispose()
+    AlertStore(path).close()
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT id, status, error FROM training_jobs ORDER BY id").fetchall()
+        assert rows == [(1, "succeeded", None), (2, "failed", "another job was active at the same time"),
+                        (3, "queued", None)]
+        with pytest.raises(sqlite3.IntegrityError, match="uq_training_jobs_one_active"):
+            db.execute(insert.replace("?", "'running'"))

@@ -12,7 +12,7 @@ from streamer import CameraState, Frame, HealthMonitor, LatestFrameBoard
 from streamer.backoff import Backoff
 from streamer.board import STILL_FRAME_YIELD_S, BoardClosed
 from streamer.sampling import DetectRateSampler
-from streamer.source import redact_url
+from streamer.redaction import redact_url
 
 IMAGE = np.zeros((2, 2, 3), np.uint8)
 

@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from alerts import AlertEngine
+from alerts import AlertEngine, AlertStarted
+from alerts.annotation import OperatorView, annotate
+from alerts.site_shapes import CameraShapes
+from alerts.snapshots import SnapshotWriter, snapshot_detections
 from dashboard.live import LiveHub
 from dashboard.zones_views import register_zones
 from tests.dashboard_support import csrf
-from tests.test_rules import box_at, objects, run, started
+from tests.test_rules import box_at, frame, objects, started
 from vigil.config import ConfigError, load_config
-from vigil.rule_factory import build_rules, camera_shapes
+from vigil.rule_factory import build_rules, site_shapes
 from vigil.zone_editing import ShapeEditor
 
 ORIGINAL = """\
@@ -107,22 +110,32 @@ def test_unknown_camera_is_refused(config_file: Path) -> None:
         ShapeEditor(config_file, pipeline=None).save("garage", zones={}, lines={})
 
 
-def test_saved_shapes_reach_the_running_rules_and_drawing(config_file: Path) -> None:
+ZONE_BGR, LINE_BGR, BLACK = [255, 194, 0], [0, 176, 255], [0, 0, 0]
+
+
+def test_a_saved_zone_is_what_the_next_frame_is_judged_and_drawn_with(config_file: Path, tmp_path: Path) -> None:
     config = load_config(config_file)
-    presence, crossing = build_rules(config)
-    # Stands in for Pipeline (which would load the detector): the two things the editor changes.
-    pipeline = SimpleNamespace(shapes=camera_shapes(config), engine=AlertEngine([presence, crossing]))
-    person_right = [(0.0, objects((1, "person", 0.9, box_at(80, 80))))]
-    assert started(run(presence, person_right, camera="lobby")) == [], "right half is outside the old walkway"
+    # Stands in for Pipeline (which would load the detector): its one copy of the shapes, which the editor swaps,
+    # read by the rules and by a snapshot writer built before the edit, as the pipeline's writer is.
+    pipeline = SimpleNamespace(shapes=site_shapes(config))
+    engine = AlertEngine(build_rules(config), pipeline.shapes)
+    view, drawn = OperatorView(pipeline.shapes), []
+    snapshots = SnapshotWriter(tmp_path / "media", render=lambda *args: drawn.append(view(*args)) or drawn[-1])
+    person_right = objects((1, "person", 0.9, box_at(80, 80)))
+    assert started(engine.process(frame(0.0, "lobby"), person_right)) == [], "right half is outside the old walkway"
 
     ShapeEditor(config_file, pipeline).save("lobby", zones={"walkway": RIGHT_HALF}, lines={"door": DOOR_MOVED})
 
-    assert pipeline.shapes["lobby"].zones == {"walkway": [(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)]}
-    assert pipeline.shapes["lobby"].lines == {"door": [(0.8, 0.1), (0.8, 0.9)]}
-    assert pipeline.shapes["yard"].zones == {"gate": [(0.1, 0.1), (0.9, 0.1), (0.5, 0.9)]}, "other camera untouched"
-    assert crossing._lines["lobby"] == [(0.8, 0.1), (0.8, 0.9)]
-    alerts = started(run(presence, [(0.2, objects((1, "person", 0.9, box_at(80, 80))))], camera="lobby"))
-    assert [(a.rule, a.zone, a.track_id) for a in alerts] == [("on-walkway", "walkway", 1)], "the new zone is used"
+    [start] = [e for e in engine.process(frame(0.2, "lobby"), person_right) if isinstance(e, AlertStarted)]
+    assert (start.alert.rule, start.alert.zone, start.alert.track_id) == ("on-walkway", "walkway", 1), "new zone used"
+    snapshots.started(start)
+    [picture] = drawn
+    edited = CameraShapes(zones={"walkway": RIGHT_HALF}, lines={"door": DOOR_MOVED})
+    np.testing.assert_array_equal(picture, annotate(start.frame.image, snapshot_detections(start.alert), edited))
+    assert picture[90, 99].tolist() == ZONE_BGR and picture[90, 0].tolist() == BLACK, "the new walkway, not the old"
+    assert picture[30, 80].tolist() == LINE_BGR and picture[30, 20].tolist() == BLACK, "the moved door, not the old"
+    assert pipeline.shapes.of("yard") == CameraShapes(zones={"gate": [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]}), \
+        "other camera untouched"
 
 
 class RecordingEditor:

@@ -11,12 +11,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from streamer.redaction import RedactingFilter
 from vigil.alerts_cli import add_alert_commands
 from vigil.finetune_cli import add_finetune_commands
-from vigil.finetune_service import SiteFinetuning
-from vigil.retraining import RetrainingSchedule
 from vigil.users_cli import add_user_commands
-from vigil.web import DashboardServer, announce_first_admin, build_dashboard
 from vigil.config import ConfigError, check_rule_classes, load_config, report_problems
 
 log = logging.getLogger("vigil")
@@ -48,9 +46,13 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here, as in every handler that needs them: `vigil user …` and the like start without torch.
     from detector.weights import WeightsNotFound
     from finetune.registry import RegistryError
+    from vigil.finetune_service import SiteFinetuning
     from vigil.pipeline import Pipeline
+    from vigil.retraining import RetrainingSchedule
+    from vigil.web import DashboardServer, announce_first_admin, build_dashboard
 
     try:
         pipeline = Pipeline(load_config(args.config))
@@ -70,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
             pipeline.config, Path(args.config), pipeline.store, pipeline.live, pipeline.dashboard_services(), pipeline,
             finetuning,
         )
-        server = DashboardServer(app, pipeline.config.dashboard.host, pipeline.config.dashboard.port)
+        server = DashboardServer(app, pipeline.config.dashboard)
     pipeline.start()
     if server is not None:
         server.start()
@@ -117,6 +119,7 @@ def _stop_on_signals() -> threading.Event:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from alerts import AlertStore
+    from vigil.web import DashboardServer, announce_first_admin, build_dashboard
 
     try:
         config = load_config(args.config)
@@ -125,7 +128,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     store = AlertStore(config.storage.database)
     announce_first_admin(store)
     app = build_dashboard(config, Path(args.config), store)
-    server = DashboardServer(app, config.dashboard.host, config.dashboard.port)
+    server = DashboardServer(app, config.dashboard)
     stop = _stop_on_signals()
     server.start()
     log.info("dashboard alone: alerts can be reviewed; live video needs `vigil run`")
@@ -163,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     return args.handler(args)
 
 

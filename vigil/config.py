@@ -5,25 +5,35 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator,
+    BaseModel, ConfigDict, Field, IPvAnyNetwork, PositiveFloat, PositiveInt, ValidationError, field_validator,
+    model_validator,
 )
 
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from streamer.motion import MotionSettings
-from streamer.source import NETWORK_SCHEMES, redact_url
+from streamer.redaction import redact_text
+from streamer.source import NETWORK_SCHEMES
 from vigil.rule_config import Name, RuleConfig
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Point = tuple[Fraction, Fraction]
 """x, y as fractions of the frame's width and height, origin top-left."""
-Polygon = Annotated[list[Point], Field(min_length=3)]
+MAX_POLYGON_POINTS = 100
+"""More is never drawn by hand, and each point costs every frame's zone test."""
+MAX_SHAPES_PER_CAMERA = 50
+Polygon = Annotated[list[Point], Field(min_length=3, max_length=MAX_POLYGON_POINTS)]
 Segment = Annotated[list[Point], Field(min_length=2, max_length=2)]
+_MAX_ECHO_CHARS = 80
+"""Longest bad value repeated in an error message."""
+_MIN_SCRUBBED_CHARS = 3
+"""Environment values this short are not scrubbed out of messages: they would garble them and hide nothing."""
 
 
 EXIT_BAD_CONFIG = 2
@@ -69,7 +79,7 @@ class MotionConfig(_Section):
     """Grey-level difference from the background (after blur) that counts as movement; sensor noise stays far below."""
     min_area: Fraction = _MOTION.min_area
     """Smallest moving blob, as a fraction of the frame's area."""
-    mask: list[Polygon] = Field(default_factory=list)
+    mask: list[Polygon] = Field(default_factory=list, max_length=MAX_SHAPES_PER_CAMERA)
     """Polygons in relative coordinates (as zones) whose motion is ignored."""
     check_every_s: PositiveFloat = _MOTION.check_every_s
     """With nothing moving or tracked, one frame per this many stream seconds still goes to the detector."""
@@ -110,9 +120,9 @@ class CameraConfig(_Section):
     read_timeout_s: PositiveFloat = 10.0
     """A stream silent for this long counts as stalled and is reopened."""
     reconnect: ReconnectConfig = ReconnectConfig()
-    zones: dict[Name, Polygon] = Field(default_factory=dict)
+    zones: dict[Name, Polygon] = Field(default_factory=dict, max_length=MAX_SHAPES_PER_CAMERA)
     """Polygons in relative coordinates (0–1, origin top-left); concave is fine."""
-    lines: dict[Name, Segment] = Field(default_factory=dict)
+    lines: dict[Name, Segment] = Field(default_factory=dict, max_length=MAX_SHAPES_PER_CAMERA)
     """Directed segments start → end in relative coordinates."""
     motion: MotionConfig | None = None
     """The keys given here replace those of the top-level `motion` for this camera."""
@@ -129,6 +139,30 @@ class CameraConfig(_Section):
         if not url.strip():
             raise ValueError("empty URL")
         return url.removeprefix("file://")
+
+
+_PostedFraction = Annotated[float, Field(strict=True, ge=0, le=1)]
+_PostedPoint = tuple[_PostedFraction, _PostedFraction]
+
+
+class PostedShapes(_Section):
+    """A camera's zones and lines as the dashboard's editor sends them: numbers only, checked before any merge."""
+
+    zones: dict[Name, Annotated[list[_PostedPoint], Field(min_length=3, max_length=MAX_POLYGON_POINTS)]] = Field(
+        default_factory=dict, max_length=MAX_SHAPES_PER_CAMERA)
+    lines: dict[Name, Annotated[list[_PostedPoint], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=dict, max_length=MAX_SHAPES_PER_CAMERA)
+
+    @classmethod
+    def parse(cls, camera: str, zones: Any, lines: Any, path: str | Path) -> PostedShapes:
+        """Raises ConfigError naming each bad field as `cameras.CAMERA.zones.NAME…`."""
+        try:
+            return cls.model_validate({"zones": zones, "lines": lines})
+        except ValidationError as error:
+            nothing_substituted = Substituted(None, {}, {})
+            raise ConfigError(path, [
+                f"cameras.{camera}." + _format_error(e, nothing_substituted) for e in error.errors(include_url=False)
+            ]) from None
 
 
 class TrackerConfig(_Section):
@@ -221,6 +255,11 @@ class StorageConfig(_Section):
     clips: ClipConfig = ClipConfig()
 
     @property
+    def secret_key(self) -> Path:
+        """The dashboard's session-signing key, beside the database: whoever reads it can forge any login."""
+        return Path(self.database).with_name("dashboard-secret.key")
+
+    @property
     def score_profile(self) -> Path:
         """Where `vigil run` keeps the model's recent score distribution per class, for `vigil check-config`."""
         return Path(f"{self.database}.scores.json")
@@ -231,11 +270,28 @@ class DashboardConfig(_Section):
     """127.0.0.1 serves this machine only; put a TLS proxy in front before opening it to a network."""
     port: int = Field(8080, ge=0, le=65535)
     """0 picks a free port (tests)."""
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client; nobody else's is believed."""
+    page_threads: int = Field(8, ge=2, le=256)
+    """Request threads for pages and the API, kept free whatever the live streams do."""
+    live_max_streams: int = Field(64, ge=1, le=1024)
+    """Live streams open at once over all viewers; each holds a thread of its own."""
+    live_max_streams_per_user: int = Field(32, ge=1, le=1024)
+    connection_limit: int = Field(1000, ge=10, le=100_000)
+    """Open connections at once; past it new ones wait in the listen queue (raise the open-files limit to match)."""
+    idle_timeout_s: int = Field(20, ge=1, le=3600)
+    """A connection that sends nothing for this long between requests is closed (slow or half-open clients)."""
     live_max_fps: PositiveFloat = 5.0
     """Most frames per second sent to each live viewer."""
     live_jpeg_quality: int = Field(80, ge=10, le=100)
     live_show_motion: bool = False
     """Outline where each camera moved on its live view: for tuning `motion.threshold`, `min_area` and masks."""
+    session_idle_min: PositiveFloat = 60.0
+    """A login ends after this many minutes without a request."""
+    session_max_hours: PositiveFloat = 12.0
+    """and this many hours after it was made, however busy."""
+    secure_cookies: bool = False
+    """Send the session cookie over HTTPS only: turn on when a TLS proxy serves the dashboard."""
 
 
 class PseudoLabelConfig(_Section):
@@ -368,36 +424,86 @@ def _cross_reference_problems(config: VigilConfig) -> list[str]:
     return problems
 
 
-def _substitute_env(value: Any, where: str, problems: list[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _substitute_env(v, f"{where}.{k}" if where else str(k), problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute_env(v, f"{where}.{i}", problems) for i, v in enumerate(value)]
-    if isinstance(value, str):
+@dataclass(frozen=True, slots=True)
+class Substituted:
+    """A config document after `${ENV}` substitution, with what came from the environment (never to be echoed)."""
+
+    document: Any
+    from_env: dict[str, str]
+    """Dotted field path → the variable name its value came from."""
+    values: dict[str, str]
+    """Each substituted value → its variable name."""
+
+    def scrub(self, text: str) -> str:
+        """`text` with every substituted value written back as its `${NAME}`."""
+        for value, name in sorted(self.values.items(), key=lambda item: -len(item[0])):
+            if len(value) >= _MIN_SCRUBBED_CHARS:
+                text = text.replace(value, f"${{{name}}}")
+        return text
+
+
+def substitute_env(raw: Any, path: str | Path) -> Substituted:
+    """Replace `${NAME}` in the document's strings by the environment's value; raises ConfigError for unset names.
+
+    Only a file's own text may be substituted: values posted through the dashboard are merged after this.
+    """
+    problems: list[str] = []
+    from_env: dict[str, str] = {}
+    values: dict[str, str] = {}
+
+    def substitute(value: Any, where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: substitute(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [substitute(v, f"{where}.{i}") for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+
         def lookup(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
                 problems.append(f"{where}: environment variable {name} is not set")
                 return ""
+            from_env[where] = name
+            values[os.environ[name]] = name
             return os.environ[name]
 
         return _ENV_REFERENCE.sub(lookup, value)
-    return value
+
+    document = substitute(raw, "")
+    if problems:
+        raise ConfigError(path, problems)
+    return Substituted(document, from_env, values)
 
 
-def _format_error(error: dict[str, Any]) -> str:
+def _format_error(error: dict[str, Any], substituted: Substituted) -> str:
     parts = [str(part) for part in error["loc"] if not str(part).startswith("function-after")]
     if parts[:1] == ["rules"] and len(parts) > 2:
         del parts[2]  # the rule kind pydantic adds for the tagged union: rules.0.dwell.zone → rules.0.zone
     location = ".".join(parts)
-    message = error["msg"].removeprefix("Value error, ")
+    message = substituted.scrub(error["msg"].removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
         return f"{location}: unknown key"
     if error["type"] == "missing":
         return f"{location}: required"
     if error["type"] == "union_tag_invalid":
         return f"{location}.kind: unknown kind {error['ctx']['tag']!r}; expected {error['ctx']['expected_tags']}"
-    return f"{location}: {message} (got {redact_url(repr(error['input']))})" if location else message
+    if not location:
+        return message
+    names = {name for where, name in substituted.from_env.items() if _nested(location, where) or _nested(where, location)}
+    if names:
+        return f"{location}: {message} (the value comes from ${{{', '.join(sorted(names))}}} and is not shown)"
+    return f"{location}: {message} (got {_echo(error['input'], substituted)})"
+
+
+def _nested(inner: str, outer: str) -> bool:
+    """Whether dotted field path `inner` is `outer` or lies inside it."""
+    return inner == outer or inner.startswith(outer + ".")
+
+
+def _echo(value: Any, substituted: Substituted) -> str:
+    text = substituted.scrub(redact_text(repr(value)))
+    return text if len(text) <= _MAX_ECHO_CHARS else text[:_MAX_ECHO_CHARS] + f"… ({len(text)} characters)"
 
 
 def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
@@ -430,7 +536,21 @@ def load_config(path: str | Path) -> VigilConfig:
         raise ConfigError(path, [f"cannot read: {error.strerror}"]) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, [f"not valid YAML: {error}"]) from None
-    return _resolve_paths(validate_document(raw, path), path.resolve().parent)
+    config = _resolve_paths(validate_document(raw, path), path.resolve().parent)
+    problems = _media_dir_problems(config.storage)
+    if problems:
+        raise ConfigError(path, problems)
+    return config
+
+
+def _media_dir_problems(storage: StorageConfig) -> list[str]:
+    """The dashboard serves media: a media_dir over the database's folder would hand out the database and the
+    session key beside it (and with the key, any login)."""
+    media, private = Path(storage.media_dir).resolve(), storage.secret_key.resolve().parent
+    if private != media and media not in private.parents:
+        return []
+    return [f"storage.media_dir: {storage.media_dir!r} contains the database's folder ({private}), which holds the "
+            "database and the dashboard's secret key; keep media in a folder of its own, such as data/media"]
 
 
 def validate_document(raw: Any, path: str | Path) -> VigilConfig:
@@ -440,15 +560,21 @@ def validate_document(raw: Any, path: str | Path) -> VigilConfig:
     """
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping with at least `cameras:`"])
-    problems: list[str] = []
-    raw = _substitute_env(raw, "", problems)
-    if problems:
-        raise ConfigError(path, problems)
+    return validate_substituted(substitute_env(raw, path), path)
+
+
+def validate_substituted(substituted: Substituted, path: str | Path) -> VigilConfig:
+    """Validate a document whose `${ENV}` references are already replaced; no error repeats an environment value.
+
+    Raises ConfigError listing every problem as `field.path: message (got value)`.
+    """
+    if not isinstance(substituted.document, dict):
+        raise ConfigError(path, ["the file must hold a mapping with at least `cameras:`"])
     try:
-        config = VigilConfig.model_validate(raw)
+        config = VigilConfig.model_validate(substituted.document)
     except ValidationError as error:
-        raise ConfigError(path, [_format_error(e) for e in error.errors(include_url=False)]) from None
-    problems = _cross_reference_problems(config)
+        raise ConfigError(path, [_format_error(e, substituted) for e in error.errors(include_url=False)]) from None
+    problems = [substituted.scrub(problem) for problem in _cross_reference_problems(config)]
     if problems:
         raise ConfigError(path, problems)
     return config

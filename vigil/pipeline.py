@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import supervision as sv
 
 from alerts import AlertEngine, AlertStarted, AlertEnded, AlertStore, AlertWriter
-from alerts.annotation import annotate
+from alerts.annotation import OperatorView
 from alerts.clips import ClipRecorder
 from alerts.writer import ClipSaved, PurgeExpired
 from alerts.users import UserStore
@@ -25,7 +24,7 @@ from vigil.camera_workers import CameraWorkers
 from vigil.config import CameraConfig, ConfigError, VigilConfig, check_rule_classes
 from vigil.detection import DetectionStage, build_detector
 from vigil.model_watch import LiveModelWatcher
-from vigil.rule_factory import build_rules, camera_shapes, class_thresholds
+from vigil.rule_factory import build_rules, class_thresholds, site_shapes
 from vigil.track_activity import TrackActivity
 
 log = logging.getLogger(__name__)
@@ -74,9 +73,11 @@ class Pipeline:
             raise ConfigError("config", problems)
         self.health = HealthMonitor()
         self.store = AlertStore(config.storage.database)
-        self.shapes = camera_shapes(config)
+        self.shapes = site_shapes(config)
+        """The cameras' zones and lines: the rules, snapshots, clips and live view read it, the zone editor swaps it."""
+        draw = OperatorView(self.shapes)
         self.writer = AlertWriter(
-            self.store, config.storage.media_dir, render=self._draw, journal_dir=f"{config.storage.database}.journal"
+            self.store, config.storage.media_dir, render=draw, journal_dir=f"{config.storage.database}.journal"
         )
         clips = config.storage.clips
         self.clips = ClipRecorder(
@@ -87,10 +88,10 @@ class Pipeline:
             fps=max(camera.detect_fps for camera in config.cameras.values()),
             min_free_mb=config.storage.min_free_mb,
             on_clip=lambda key, path: self.writer.submit([ClipSaved(key, path)]),
-            render=self._draw,
+            render=draw,
         )
-        self.live = LiveHub(render=self._draw, jpeg_quality=config.dashboard.live_jpeg_quality)
-        self.engine = AlertEngine(build_rules(config))
+        self.live = LiveHub(render=draw, jpeg_quality=config.dashboard.live_jpeg_quality)
+        self.engine = AlertEngine(build_rules(config), self.shapes)
         tracker = config.detector.tracker
         self.trackers = CameraTrackers(
             TrackerSettings(
@@ -128,10 +129,6 @@ class Pipeline:
 
     def _load_detectors(self, version: ModelVersion, devices: list[str]) -> list[YoloDetector]:
         return [build_detector(self.config, self.registry, version, device) for device in devices]
-
-    def _draw(self, camera: str, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
-        """A frame as operators see it: boxes, labels, track ids, the camera's zones and lines."""
-        return annotate(image, detections, self.shapes[camera])
 
     def _on_frame_detected(self, frame: Frame, detections: sv.Detections) -> None:
         """A camera worker's job for one frame: track, then everything that follows from the tracks."""

@@ -1,16 +1,17 @@
-"""Turns the `rules:` section and the cameras' zones and lines into rule objects."""
+"""Turns the `rules:` section into rule objects, and the cameras' zones and lines into the site's shapes."""
 
 from __future__ import annotations
 
 from alerts import DwellRule, LineCrossingRule, OccupancyRule, PresenceRule, Rule, RuleSettings
-from alerts.annotation import CameraShapes
+from alerts.site_shapes import CameraShapes, SiteShapes
 from detector.score_profile import RuleThreshold
 from vigil.config import VigilConfig
 from vigil.rule_config import DwellRuleConfig, LineCrossingRuleConfig, OccupancyRuleConfig, PresenceRuleConfig, RuleConfig
 
 
-def camera_shapes(config: VigilConfig) -> dict[str, CameraShapes]:
-    return {name: CameraShapes(zones=camera.zones, lines=camera.lines) for name, camera in config.cameras.items()}
+def site_shapes(config: VigilConfig) -> SiteShapes:
+    """Every camera's zones and lines as the config has them: the one copy the running pipeline reads and edits."""
+    return SiteShapes({name: CameraShapes(camera.zones, camera.lines) for name, camera in config.cameras.items()})
 
 
 def _settings(rule: RuleConfig, config: VigilConfig) -> RuleSettings:
@@ -33,28 +34,25 @@ def _settings(rule: RuleConfig, config: VigilConfig) -> RuleSettings:
 
 
 def build_rule(rule: RuleConfig, config: VigilConfig) -> Rule:
-    zones = {name: camera.zones[rule.zone] for name, camera in config.cameras.items() if rule.zone in camera.zones} \
-        if getattr(rule, "zone", None) else {}
     match rule:
         case PresenceRuleConfig():
             return PresenceRule(
-                _settings(rule, config), min_duration_s=rule.min_duration_s, zone=rule.zone, zones=zones,
+                _settings(rule, config), min_duration_s=rule.min_duration_s, zone=rule.zone,
                 inertia_frames=rule.inertia_frames,
             )
         case DwellRuleConfig():
             return DwellRule(
-                _settings(rule, config), min_duration_s=rule.min_dwell_s, zone=rule.zone, zones=zones,
+                _settings(rule, config), min_duration_s=rule.min_dwell_s, zone=rule.zone,
                 inertia_frames=rule.inertia_frames,
             )
         case LineCrossingRuleConfig():
-            lines = {name: camera.lines[rule.line] for name, camera in config.cameras.items() if rule.line in camera.lines}
             return LineCrossingRule(
-                _settings(rule, config), line=rule.line, lines=lines, direction=rule.direction,
+                _settings(rule, config), line=rule.line, direction=rule.direction,
                 min_crossing_frames=rule.min_crossing_frames,
             )
         case OccupancyRuleConfig():
             return OccupancyRule(
-                _settings(rule, config), zone=rule.zone, zones=zones, min_count=rule.min_count,
+                _settings(rule, config), zone=rule.zone, min_count=rule.min_count,
                 min_duration_s=rule.min_duration_s, inertia_frames=rule.inertia_frames,
             )
     raise TypeError(f"unknown rule config {type(rule).__name__}")

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 from detector.loading import SiteFrames
-from streamer.source import StreamError, VideoStream, redact_url
+from streamer.redaction import redact_url
+from streamer.source import StreamError, VideoStream
 from vigil.config import VigilConfig
 
 log = logging.getLogger(__name__)

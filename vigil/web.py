@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import secrets
 import threading
 from pathlib import Path
@@ -14,14 +15,16 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from alerts import AlertStore
+from alerts.private_files import restrict_to_owner
 from alerts.users import UserStore, ensure_admin
-from dashboard import DashboardServices, DashboardSettings, create_app
+from dashboard import DashboardServices, DashboardSettings, create_app, largest_request_body
 from dashboard.live import LiveHub
-from dashboard.live_views import register_live
+from dashboard.live_views import LiveSettings, register_live
 from dashboard.models_views import register_models
+from dashboard.stream_slots import StreamSlots
 from dashboard.uploads_views import register_uploads
 from dashboard.zones_views import register_zones
-from vigil.config import VigilConfig
+from vigil.config import DashboardConfig, VigilConfig
 from vigil.finetune_service import SiteFinetuning
 from vigil.zone_editing import ShapeEditor
 
@@ -31,13 +34,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _SECRET_KEY_BYTES = 32
-_SERVER_THREADS = 16
-"""Each open live stream holds one thread."""
+_SPARE_FILES = 256
+"""Open files kept beyond the dashboard's connections: cameras, the database, models, clips being written."""
 
 
 def secret_key(path: Path) -> bytes:
-    """The dashboard's session-signing key, made once and kept (owner-only) so logins survive restarts."""
+    """The dashboard's session-signing key, made once and kept (owner-only) so logins survive restarts.
+
+    A kept key file that others may read is made owner-only, with a warning; alone it forges no login, as a
+    session must also carry the user's session version from the database.
+    """
     if path.is_file():
+        restrict_to_owner(path)
         return path.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(_SECRET_KEY_BYTES)
@@ -59,12 +67,15 @@ def build_dashboard(
     """The dashboard app for the config read from `config_path`; without `live`, the live page says the pipeline
     is not running; zone edits are written to `config_path` and, given `pipeline`, applied to it at once;
     `finetuning` (made from the config when omitted) backs the models page and the retraining trigger."""
-    database = Path(config.storage.database)
     settings = DashboardSettings(
-        secret_key=secret_key(database.with_name("dashboard-secret.key")), media_dir=Path(config.storage.media_dir)
+        secret_key=secret_key(config.storage.secret_key), media_dir=Path(config.storage.media_dir),
+        trusted_proxies=tuple(config.dashboard.trusted_proxies),
+        session_cookie_secure=config.dashboard.secure_cookies,
+        session_idle_s=config.dashboard.session_idle_min * 60, session_max_s=config.dashboard.session_max_hours * 3600,
     )
     app = create_app(settings, services or DashboardServices(store, UserStore(store.engine)))
-    register_live(app, list(config.cameras), live, max_fps=config.dashboard.live_max_fps)
+    slots = StreamSlots(config.dashboard.live_max_streams, config.dashboard.live_max_streams_per_user)
+    register_live(app, LiveSettings(list(config.cameras), live, config.dashboard.live_max_fps, slots))
     register_zones(app, ShapeEditor(config_path, pipeline), live)
     finetuning = finetuning or SiteFinetuning(config, store)
     register_models(app, finetuning)
@@ -81,12 +92,29 @@ def announce_first_admin(store: AlertStore) -> None:
 
 
 class DashboardServer:
-    """waitress on its own thread; `stop` ends its loop and closes the listening socket."""
+    """waitress on its own thread; `stop` ends its loop and closes the listening socket.
 
-    def __init__(self, app: Flask, host: str, port: int) -> None:
-        self._server = create_server(app, host=host, port=port, threads=_SERVER_THREADS)
+    Live streams each hold a request thread, so the pool has `page_threads` more than the most streams the
+    dashboard lets open: pages and the API always find a thread. Idle and half-open connections cost no thread;
+    they are bounded by `connection_limit` and closed after `idle_timeout_s`.
+    """
+
+    def __init__(self, app: Flask, settings: DashboardConfig) -> None:
+        connection_limit = _connection_limit(settings.connection_limit)
+        self._server = create_server(
+            app, host=settings.host, port=settings.port,
+            threads=settings.page_threads + settings.live_max_streams,
+            connection_limit=connection_limit,
+            channel_timeout=settings.idle_timeout_s,
+            cleanup_interval=max(1, min(settings.idle_timeout_s // 2, 10)),
+            channel_request_lookahead=1,  # keeps reading while a stream runs, so a viewer leaving is noticed
+            max_request_body_size=largest_request_body(app),
+            asyncore_use_poll=True,  # select() cannot watch descriptors numbered past 1024
+            clear_untrusted_proxy_headers=False,  # dashboard.proxies.TrustedProxies checks and removes them
+            ident="vigil",
+        )
         self._thread = threading.Thread(target=self._server.run, name="dashboard", daemon=True)
-        self.url = f"http://{host}:{self._server.effective_port}"
+        self.url = f"http://{settings.host}:{self._server.effective_port}"
 
     def start(self) -> None:
         self._thread.start()
@@ -99,3 +127,18 @@ class DashboardServer:
         self._server.trigger.pull_trigger(lambda: wasyncore.close_all(channels))
         self._thread.join(timeout=10)
         self._server.task_dispatcher.shutdown()
+
+
+def _connection_limit(wanted: int) -> int:
+    """`wanted`, once the open-files limit is raised to fit it (as far as the hard limit allows), else less."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + _SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = raised
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("dashboard.connection_limit %d lowered to %d: the open-files limit is %d (ulimit -n)",
+                    wanted, soft - _SPARE_FILES, soft)
+        return max(10, soft - _SPARE_FILES)
+    return wanted

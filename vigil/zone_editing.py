@@ -17,8 +17,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from alerts.annotation import CameraShapes
-from vigil.config import ConfigError, validate_document
+from alerts.site_shapes import CameraShapes
+from vigil.config import ConfigError, PostedShapes, substitute_env, validate_substituted
 
 if TYPE_CHECKING:
     from vigil.pipeline import Pipeline
@@ -55,8 +55,14 @@ class ShapeEditor:
         settings = (self._read_plain().get("cameras") or {})[camera] or {}
         return {kind: _plain(settings.get(kind) or {}) for kind in ("zones", "lines")}
 
-    def save(self, camera: str, zones: Shapes, lines: Shapes) -> None:
-        """Replace `camera`'s zones and lines; raises ConfigError (file untouched) when the result is invalid."""
+    def save(self, camera: str, zones: Any, lines: Any) -> None:
+        """Replace `camera`'s zones and lines; raises ConfigError (file untouched) when the result is invalid.
+
+        The posted shapes are checked strictly first and merged only after the file's own `${ENV}` references are
+        substituted, so nothing posted is ever substituted and no error repeats an environment value.
+        """
+        posted = PostedShapes.parse(camera, zones, lines, self.config_path)
+        shapes = {"zones": _lists(posted.zones), "lines": _lists(posted.lines)}
         with self._saving:
             text = self.config_path.read_text(encoding="utf-8")
             dumper = _round_trip(text)
@@ -64,8 +70,9 @@ class ShapeEditor:
             cameras = document.get("cameras") if isinstance(document, dict) else None
             if not isinstance(cameras, dict) or not isinstance(cameras.get(camera), dict):
                 raise ConfigError(self.config_path, [f"cameras.{camera}: no such camera"])
-            cameras[camera]["zones"], cameras[camera]["lines"] = zones, lines
-            edited = validate_document(document, self.config_path).cameras[camera]
+            substituted = substitute_env(yaml.safe_load(text), self.config_path)
+            substituted.document["cameras"][camera].update(shapes)
+            edited = validate_substituted(substituted, self.config_path).cameras[camera]
             cameras[camera]["zones"], cameras[camera]["lines"] = _flow(edited.zones), _flow(edited.lines)
             self._write(dumper, document)
             self._apply(camera, edited.zones, edited.lines)
@@ -92,11 +99,10 @@ class ShapeEditor:
             raise
 
     def _apply(self, camera: str, zones: Shapes, lines: Shapes) -> None:
-        if self._pipeline is None:
-            return
-        self._pipeline.shapes[camera] = CameraShapes(zones=dict(zones), lines=dict(lines))
-        for rule in self._pipeline.engine.rules:
-            rule.set_shapes(camera, zones, lines)
+        """Swap the camera's new shapes into the pipeline's one copy: its rules and drawing read it from their next
+        frame on."""
+        if self._pipeline is not None:
+            self._pipeline.shapes.replace(camera, CameraShapes(zones, lines))
 
 
 def _round_trip(text: str) -> YAML:
@@ -122,6 +128,10 @@ def _flow_list(items: Sequence[Any]) -> CommentedSeq:
     listing = CommentedSeq(items)
     listing.fa.set_flow_style()
     return listing
+
+
+def _lists(shapes: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, list[list[float]]]:
+    return {name: [list(point) for point in points] for name, points in shapes.items()}
 
 
 def _plain(shapes: Mapping[str, Any]) -> dict[str, list[list[float]]]:

@@ -1,0 +1,62 @@
+"""The audit log of account changes: who did what to which user and when, in the database and on `vigil.audit`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from alerts.tables import AuditRow
+
+log = logging.getLogger("vigil.audit")
+
+
+class AccountAction(StrEnum):
+    ADD = "add"
+    DISABLE = "disable"
+    ENABLE = "enable"
+    DELETE = "delete"
+    PASSWORD = "set-password"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One account change; `detail` adds what the action alone does not say (a new user's role), never a secret.
+
+    Example:
+        >>> from datetime import UTC
+        >>> AuditEntry(datetime(2026, 12, 14, tzinfo=UTC), "admin", AccountAction.ADD, "ana", "role operator").text()
+        'admin: add user ana (role operator)'
+    """
+
+    at: datetime
+    """Timezone-aware UTC."""
+    actor: str
+    action: AccountAction
+    target: str
+    detail: str = ""
+
+    def text(self) -> str:
+        return f"{self.actor}: {self.action} user {self.target}" + (f" ({self.detail})" if self.detail else "")
+
+
+def add_entry(session: Session, entry: AuditEntry) -> None:
+    """Add `entry` to the transaction that makes the change, so that both are stored or neither."""
+    session.add(AuditRow(at=entry.at, actor=entry.actor, action=str(entry.action), target=entry.target,
+                         detail=entry.detail))
+
+
+def announce(entry: AuditEntry) -> None:
+    """Log a stored change on `vigil.audit`."""
+    log.info("%s", entry.text())
+
+
+def recent_entries(engine: Engine, limit: int) -> list[AuditEntry]:
+    """The latest `limit` changes, newest first."""
+    with Session(engine) as session:
+        rows = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit))
+        return [AuditEntry(row.at, row.actor, AccountAction(row.action), row.target, row.detail) for row in rows]
