@@ -27,6 +27,7 @@ from flask import (
     session,
     url_for,
 )
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from alerts.users import Role, User
 from dashboard.context import services, settings
@@ -47,6 +48,9 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NAME_KEY_CHARS = 64
 """Only this much of a typed user name keys the login throttle, so long names cannot bloat it."""
 
+DEVICE_COOKIE = "vigil_device"
+"""Signed name of who last logged in from a browser: that browser is spared the throttle's account backoff."""
+DEVICE_MAX_AGE_S = 90 * 24 * 3600
 SESSION_RECHECK_S = 5.0
 """How often an open live stream asks the database whether its session still counts."""
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -141,7 +145,7 @@ def login() -> Any:
     name = request.form.get("name", "").strip()
     throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
     address, name_key = client_network(request.remote_addr), name[:_NAME_KEY_CHARS]
-    refusal = throttle.attempt(address, name_key)  # counted before the password is checked
+    refusal = throttle.attempt(address, name_key, known_device=_device_user() == name)  # before the password
     if refusal is not None:
         seconds = math.ceil(refusal.retry_after_s)
         return _login_page(f"{_refusal_reason(refusal, name)} Try again in {seconds} s.", 429,
@@ -155,7 +159,25 @@ def login() -> Any:
     session.update(user=user.name, login_at=now, seen=now)
     keep_session(user)
     csrf_token()
-    return redirect(_next_url(), 303)
+    response = redirect(_next_url(), 303)
+    response.set_cookie(DEVICE_COOKIE, _device_signer().dumps(user.name), max_age=DEVICE_MAX_AGE_S, httponly=True,
+                        samesite="Lax", secure=settings().session_cookie_secure)
+    return response
+
+
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="vigil.known-device")
+
+
+def _device_user() -> str | None:
+    """Who last logged in from this browser (within DEVICE_MAX_AGE_S), by the signed cookie set at that login."""
+    token = request.cookies.get(DEVICE_COOKIE)
+    if not token:
+        return None
+    try:
+        return _device_signer().loads(token, max_age=DEVICE_MAX_AGE_S)
+    except BadData:
+        return None
 
 
 @bp.post("/logout")
@@ -223,7 +245,7 @@ def session_ended_check() -> Callable[[], bool]:
 def _session_current(user: User, now: float) -> bool:
     limits = settings()
     return (
-        session.get("version") == user.session_version
+        bool(user.session_version) and session.get("version") == user.session_version
         and now - session.get("seen", -math.inf) <= limits.session_idle_s
         and now - session.get("login_at", -math.inf) <= limits.session_max_s
     )

@@ -15,7 +15,6 @@ from alerts import AlertStatus, Severity
 
 MAX_SQL_INT = 2**63 - 1
 """The largest id, offset or count SQLite and PostgreSQL hold; larger ones would overflow in the driver."""
-_MAX_DIGITS = len(str(MAX_SQL_INT))
 
 
 class BadFilter(ValueError):
@@ -83,19 +82,28 @@ def _moment(name: str, text: str | None) -> datetime | None:
         raise BadFilter(f"{name}: {text!r} is not an ISO 8601 time such as 2026-11-28T09:00 (UTC)") from None
 
 
+def whole_number(text: str, minimum: int, maximum: int) -> int | None:
+    """`text` as a whole number within [minimum, maximum], else None; digits are counted before any conversion."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(maximum)):
+        return None
+    value = int(text)
+    return value if minimum <= value <= maximum else None
+
+
 def query_int(name: str, default: int, minimum: int = 0, maximum: int = MAX_SQL_INT) -> int:
     """A whole-number query argument within [minimum, maximum]; anything else is a 400 naming it."""
     text = request.args.get(name, "")
     if not text:
         return default
-    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS) or not minimum <= int(text) <= maximum:
+    value = whole_number(text, minimum, maximum)
+    if value is None:
         abort(400, description=f"{name}: {text[:40]!r} is not a whole number from {minimum} to {maximum}")
-    return int(text)
+    return value
 
 
 def is_sql_int(text: str) -> bool:
     """Whether `text` is a whole number the database can hold (ids from forms)."""
-    return text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS and int(text) <= MAX_SQL_INT
+    return whole_number(text, 0, MAX_SQL_INT) is not None
 
 
 class SqlIntConverter(IntegerConverter):

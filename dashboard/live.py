@@ -15,8 +15,8 @@ from alerts.annotation import draw_motion
 
 Render = Callable[[str, np.ndarray, sv.Detections], np.ndarray]
 BOUNDARY = "vigil-frame"
-WAITING_SIZE = (640, 360)
-"""Width and height of the picture a viewer sees until its camera sends a frame."""
+NOTICE_SIZE = (640, 360)
+"""Width and height of the pictures that stand in for video ("no video yet", "signed out")."""
 
 
 @dataclass
@@ -50,7 +50,7 @@ class LiveHub:
         self._lock = threading.Lock()
         self._changed: dict[str, threading.Condition] = {}
         self._render_lock = threading.Lock()
-        self._waiting: dict[str, bytes] = {}
+        self._notices: dict[str, bytes] = {}
         self.renders = 0
         """Frames drawn and encoded so far (one per frame watched, not per viewer)."""
 
@@ -92,7 +92,7 @@ class LiveHub:
         sent again every `keepalive_s`, so that proxies keep the stream and a vanished client fails a write.
         """
         sequence, interval = 0, 1.0 / max_fps
-        part, sent_at = _part(self._waiting_jpeg(camera)), 0.0
+        part, sent_at = self.notice_part(f"{camera}: no video yet"), 0.0
         if self._sequence_now(camera) == 0:
             yield part
             sent_at = time.monotonic()
@@ -111,15 +111,15 @@ class LiveHub:
         with self._lock:
             return self._sequence(camera)
 
-    def _waiting_jpeg(self, camera: str) -> bytes:
-        """A dark picture saying the camera has sent nothing yet, made once per camera."""
+    def notice_part(self, text: str) -> bytes:
+        """A multipart part with a dark picture saying `text` (drawn once per text), for when there is no video."""
         with self._render_lock:
-            if camera not in self._waiting:
-                picture = np.full((WAITING_SIZE[1], WAITING_SIZE[0], 3), 32, np.uint8)
-                cv2.putText(picture, f"{camera}: no video yet", (20, WAITING_SIZE[1] // 2), cv2.FONT_HERSHEY_SIMPLEX,
-                            0.8, (200, 200, 200), 2, cv2.LINE_AA)
-                self._waiting[camera] = cv2.imencode(".jpg", picture)[1].tobytes()
-            return self._waiting[camera]
+            if text not in self._notices:
+                picture = np.full((NOTICE_SIZE[1], NOTICE_SIZE[0], 3), 32, np.uint8)
+                cv2.putText(picture, text, (20, NOTICE_SIZE[1] // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (200, 200, 200), 2,
+                            cv2.LINE_AA)
+                self._notices[text] = _part(cv2.imencode(".jpg", picture)[1].tobytes())
+            return self._notices[text]
 
     def _condition(self, camera: str) -> threading.Condition:
         """Called with `_lock` held."""

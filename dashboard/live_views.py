@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, render_template, request
@@ -55,8 +56,7 @@ def video(camera: str) -> Response:
                         headers={"Retry-After": str(RETRY_FULL_S)})
     try:
         disconnected = request.environ.get("waitress.client_disconnected", lambda: False)
-        session_ended = session_ended_check()
-        response = Response(live.hub.mjpeg(camera, live.max_fps, lambda: disconnected() or session_ended()),
+        response = Response(_stream(live.hub, camera, live.max_fps, disconnected, session_ended_check()),
                             mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         response.headers["Cache-Control"] = "no-store"
         response.call_on_close(slot.release)
@@ -64,3 +64,11 @@ def video(camera: str) -> Response:
         slot.release()
         raise
     return response
+
+
+def _stream(hub: LiveHub, camera: str, max_fps: float, disconnected: Callable[[], bool],
+            session_ended: Callable[[], bool]) -> Iterator[bytes]:
+    """The camera's parts until the viewer leaves or their session ends; then a last picture says so."""
+    yield from hub.mjpeg(camera, max_fps, lambda: disconnected() or session_ended())
+    if session_ended():
+        yield hub.notice_part("signed out: log in again to watch")

@@ -161,10 +161,13 @@ class LoginThrottle:
         self._clock = clock
         self._lock = threading.Lock()
 
-    def attempt(self, address: Hashable, name: str) -> Refusal | None:
+    def attempt(self, address: Hashable, name: str, known_device: bool = False) -> Refusal | None:
         """Count an attempt to log in as `name` from `address`, or refuse it (and count nothing).
 
-        Call before checking the password; call `succeeded` when it was right.
+        A `known_device` (a browser where `name` logged in before) waits out neither the account's backoff nor its
+        address's budget, so an attacker keeping those armed, or sharing an office's address, cannot shut the user
+        out; its own (address, name) limit still holds. Call before checking the password; call `succeeded` when it
+        was right.
         """
         with self._lock:
             now = self._clock()
@@ -172,8 +175,8 @@ class LoginThrottle:
                 keys.forget_quiet(now)
             waits = {
                 Scope.NAME_FROM_ADDRESS: self._pairs.wait((address, name), now),
-                Scope.ADDRESS: self._addresses.wait(address, now),
-                Scope.ACCOUNT: self._accounts.wait(name, now),
+                Scope.ADDRESS: 0.0 if known_device else self._addresses.wait(address, now),
+                Scope.ACCOUNT: 0.0 if known_device else self._accounts.wait(name, now),
             }
             scope = max(waits, key=waits.__getitem__)
             if waits[scope] > 0:

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, flash, g, redi
 
 from alerts.users import Role
 from dashboard.auth import body_limit, role_required
+from dashboard.filters import whole_number
 from finetune.dataset import DatasetError
 from finetune.import_tasks import UPLOAD_FILES, ImportBusy, ImportTask
 
@@ -54,12 +55,13 @@ def start_import() -> Response:
     form = request.form
     dataset = (form.get("new_dataset") or form.get("dataset") or "").strip()
     add_classes = [name.strip() for name in form.get("add_classes", "").split(",") if name.strip()]
-    every = form.get("every") or "1"
-    if not (every.isascii() and every.isdigit() and len(every) <= 5 and 1 <= int(every) <= MAX_EVERY):
-        flash(f"Nothing imported: every must be a whole number from 1 to {MAX_EVERY}, got {every[:20]!r}.", "error")
+    every = whole_number(form.get("every") or "1", 1, MAX_EVERY)
+    if every is None:
+        got = form.get("every", "")[:20]
+        flash(f"Nothing imported: every must be a whole number from 1 to {MAX_EVERY}, got {got!r}.", "error")
         return redirect(url_for("models.models_page"), 303)
     try:
-        token = _service().start(dataset, form.get("format", ""), request.files, add_classes, every=int(every),
+        token = _service().start(dataset, form.get("format", ""), request.files, add_classes, every=every,
                                  requested_by=g.user.name)
     except (DatasetError, ImportBusy) as error:
         flash(f"Nothing imported: {error}.", "error")

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -35,6 +36,8 @@ class JobStatus(StrEnum):
 
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+QUEUED_GRACE_S = 60.0
+"""A queued job whose worker was never recorded (its launcher died between the two) is failed after this long."""
 
 
 class JobNotFound(LookupError):
@@ -185,11 +188,31 @@ class JobStore:
             ).first()
             return None if row is None else _job(row)
 
+    def launched(self, job_id: int, pid: int) -> None:
+        """Record the queued job's worker process as soon as it is launched, so a worker that dies before it
+        starts the job is noticed too."""
+        try:
+            process = ProcessIdentity.of(pid)
+        except psutil.NoSuchProcess:  # gone already: if it left the job queued, QUEUED_GRACE_S reaps it
+            return
+        with Session(self.engine) as session, session.begin():
+            session.execute(
+                update(TrainingJobRow).where(TrainingJobRow.id == job_id, TrainingJobRow.pid.is_(None))
+                .values(pid=process.pid, pid_started_at=process.started_at)
+            )
+
     def reap_dead(self) -> int:
-        """Fail running jobs whose process is gone (killed, machine restarted, pid reused); returns how many."""
+        """Fail queued or running jobs whose process is gone (killed, machine restarted, pid reused), and queued
+        ones no process took up within QUEUED_GRACE_S (their launcher died); returns how many."""
+        now = datetime.now(UTC)
         with Session(self.engine) as session:
-            running = session.scalars(select(TrainingJobRow).where(TrainingJobRow.status == JobStatus.RUNNING)).all()
-            dead = [row.id for row in running if not _alive(row)]
+            active = session.scalars(
+                select(TrainingJobRow).where(TrainingJobRow.status.in_([str(s) for s in ACTIVE]))
+            ).all()
+            dead = [row.id for row in active if not _alive(row) and (
+                row.status == JobStatus.RUNNING or row.pid is not None
+                or (now - row.created_at).total_seconds() > QUEUED_GRACE_S
+            )]
         for job_id in dead:
             self.finish(job_id, JobStatus.FAILED, error="the training process exited without reporting an outcome")
         return len(dead)
@@ -262,13 +285,18 @@ class JobRunner:
         """Record and launch a job; raises JobBusy while another is queued or running."""
         self.store.reap_dead()
         job_id = self.store.create(dataset, spec, requested_by)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_dir / f"job-{job_id}.log", "ab") as output:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "finetune.worker", str(self.database), str(job_id)],
-                stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=Path(__file__).resolve().parents[1],
-            )
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            with open(log_dir / f"job-{job_id}.log", "ab") as output:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "finetune.worker", str(self.database), str(job_id)],
+                    stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=Path(__file__).resolve().parents[1],
+                )
+        except OSError as error:  # a queued job nobody runs would block every later one
+            self.store.finish(job_id, JobStatus.FAILED, error=f"could not start the training process: {error}")
+            raise
+        self.store.launched(job_id, child.pid)
         self._children[job_id] = child
         log.info("fine-tuning job %d started for dataset %s by %s (pid %d)", job_id, dataset, requested_by, child.pid)
         return job_id

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import psutil
 
-_SAME_START_S = 1e-3
-"""Start times are read from the kernel in clock ticks (10 ms); equal ones differ only by float rounding."""
+_SAME_START_S = 2.0
+"""psutil adds the boot time to the kernel's start ticks, and the boot time it reads moves when the wall clock is
+stepped (NTP after boot): allow that. A reused pid starting within 2 s of the process it replaces is not a case."""
 
 
 @dataclass(frozen=True, slots=True)

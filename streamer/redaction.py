@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import traceback
+from collections.abc import Iterable
 from urllib.parse import SplitResult, parse_qsl, quote, urlsplit, urlunsplit
 
 MASK = "***"
-_CREDENTIAL_KEY = re.compile(r"pass|pwd|secret|token|key|auth|sig|credential|session|cookie", re.IGNORECASE)
+MIN_SECRET_CHARS = 3
+"""Shorter known secrets are not masked by value: they would garble every message and hide nothing."""
+_CREDENTIAL_KEY = re.compile(r"pass|pwd|^pw$|secret|token|key|auth|sig|credential|session|cookie", re.IGNORECASE)
 """Query keys whose values are masked: password, passwd, pwd, api_key, access_token, signature, …"""
 _URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
 
@@ -38,16 +42,66 @@ def redact_url(url: str) -> str:
         parts = urlsplit(f"{scheme}://{authority_and_path}{tail}")
     except ValueError:  # an unbalanced '[' in the host: mask everything after the scheme
         return f"{scheme}://{MASK}"
-    return urlunsplit(_mask_query(parts))
+    redacted = urlunsplit(_mask_query(parts))
+    for secret in _SECRETS.longest_first():
+        redacted = redacted.replace(secret, MASK)
+    return redacted
 
 
 def redact_text(text: str) -> str:
-    """`text` with every URL in it redacted (error messages, `repr` of config values)."""
-    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+    """`text` with every URL in it redacted (error messages, `repr` of config values), and every secret told to
+    `add_secrets` masked wherever it appears (a password no URL parser would find)."""
+    text = _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+    for secret in _SECRETS.longest_first():
+        text = text.replace(secret, MASK)
+    return text
+
+
+class _Secrets:
+    """The values `redact_text` masks by name: passwords of the configured cameras, values from the environment."""
+
+    def __init__(self) -> None:
+        self._values: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def add(self, values: Iterable[str]) -> None:
+        with self._lock:
+            self._values |= {value for value in values if len(value) >= MIN_SECRET_CHARS}
+
+    def longest_first(self) -> list[str]:
+        return sorted(self._values, key=len, reverse=True)
+
+
+_SECRETS = _Secrets()
+
+
+def add_secrets(values: Iterable[str]) -> None:
+    """Mask these values in every redacted text from now on (shorter than MIN_SECRET_CHARS are ignored)."""
+    _SECRETS.add(values)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets in a camera URL: its password, read up to the URL's last `@` (so one holding `?`, `#`, `/` or
+    `@` is found whole), and its credential-like query values.
+
+    Example:
+        >>> url_secrets("rtsp://admin:pa?ss@cam/s?token=t0k3n&channel=1")
+        ['pa?ss', 't0k3n']
+    """
+    if "://" not in url:
+        return []
+    rest = url.split("://", 1)[1]
+    userinfo, _, tail = rest.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    found = [password] if password and "/" not in user else []
+    query = tail.split("#", 1)[0].split("?", 1)[1] if "?" in tail else ""
+    return found + [value for key, value in parse_qsl(query, keep_blank_values=True)
+                    if _CREDENTIAL_KEY.search(key) and value]
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts URLs in every log record's message and traceback, whichever code logged it (put it on handlers)."""
+    """Redacts URLs and known secrets in every log record's message and traceback, whichever code logged it (put
+    it on handlers)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -67,6 +121,7 @@ def _mask_query(parts: SplitResult) -> SplitResult:
     if not any(_CREDENTIAL_KEY.search(key) for key, _ in pairs):
         return parts
     query = "&".join(
-        f"{quote(key, safe='')}={MASK if _CREDENTIAL_KEY.search(key) else quote(value, safe='')}" for key, value in pairs
+        f"{quote(key, safe='')}={MASK if _CREDENTIAL_KEY.search(key) else quote(value, safe='')}"
+        for key, value in pairs
     )
     return parts._replace(query=query)

@@ -29,6 +29,8 @@ class RunningVigil:
     port: int
     config: Path
     database: Path
+    env: dict[str, str]
+    """What the run's environment adds (the config's `${ENV}` values): CLI calls on its config need it too."""
     process: subprocess.Popen
     log: list[str]
     """Every line the run has written to stderr so far (filled by a reader thread)."""
@@ -37,9 +39,11 @@ class RunningVigil:
         return "\n".join(self.log)
 
 
-def add_user(config: Path, name: str, role: str, password: str) -> None:
-    subprocess.run([sys.executable, "-m", "vigil", "user", "add", name, "--role", role, "-c", str(config)],
-                   env=os.environ | {"VIGIL_PASSWORD": password}, check=True, capture_output=True, timeout=60)
+def vigil_cli(config: Path, env: dict[str, str], *args: str, password: str | None = None) -> None:
+    """`vigil ARGS -c config` with `env` (and the password a user command reads) added to the environment."""
+    extra = env | ({"VIGIL_PASSWORD": password} if password is not None else {})
+    subprocess.run([sys.executable, "-m", "vigil", *args, "-c", str(config)], env=os.environ | extra, check=True,
+                   capture_output=True, timeout=60)
 
 
 @contextmanager
@@ -60,7 +64,7 @@ def running_vigil(config: Path, database: Path, env: dict[str, str]) -> Iterator
     try:
         url = _wait_for_url(lines, log)
         host, port = url.removeprefix("http://").rsplit(":", 1)
-        yield RunningVigil(url, host, int(port), config, database, process, log)
+        yield RunningVigil(url, host, int(port), config, database, env, process, log)
     finally:
         process.terminate()
         try:

@@ -72,7 +72,7 @@ def test_a_huge_zone_is_refused_quickly_by_its_size(config_file: Path) -> None:
     assert len(problem) < 300, "the posted value is not repeated whole"
     config_file.write_text(CONFIG.replace("[[0.0, 0.0], [0.5, 0.0], [0.5, 1.0]]",
                                           str([[0.1, 0.1]] * (MAX_POLYGON_POINTS + 1))))
-    with pytest.raises(ConfigError, match=f"cameras.lobby.zones.walkway: List should have at most {MAX_POLYGON_POINTS}"):
+    with pytest.raises(ConfigError, match=f"zones.walkway: List should have at most {MAX_POLYGON_POINTS}"):
         load_config(config_file)
 
 
@@ -91,6 +91,13 @@ def test_a_huge_zone_is_refused_quickly_by_its_size(config_file: Path) -> None:
 def test_urls_are_redacted_up_to_the_last_at_and_in_the_query(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
     assert redact_text(f"camera lobby: {url!r} failed") == f"camera lobby: {redacted!r} failed"
+
+
+def test_passwords_no_url_parser_finds_are_masked_once_the_config_is_loaded(config_file, monkeypatch) -> None:
+    monkeypatch.setenv("CAM_PASSWORD", "q?uote#hash-pw")
+    load_config(config_file)
+    message = "camera lobby: cannot open rtsp://viewer:q?uote#hash-pw@10.0.0.5/stream (tried 'q?uote#hash-pw')"
+    assert "hash-pw" not in redact_text(message), redact_text(message)
 
 
 def test_every_log_line_and_traceback_is_redacted(caplog: pytest.LogCaptureFixture) -> None:

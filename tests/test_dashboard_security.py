@@ -194,6 +194,22 @@ def test_login_is_throttled_per_address_and_user_name(tmp_path, users_db) -> Non
     site.store.close()
 
 
+def test_a_browser_the_user_logged_in_from_before_is_spared_the_backoff_an_attacker_keeps_armed(
+    tmp_path, users_db
+) -> None:
+    now = [1000.0]
+    site = build_site(tmp_path, users_db, login_max_attempts=3, login_backoff_max_s=30, clock=lambda: now[0])
+    usual = site.client(remote_addr="10.0.0.2")
+    assert login(usual, "admin").status_code == 303, "the admin's own browser, once"
+    assert usual.post("/logout", data={"csrf_token": csrf(usual)}).status_code == 303
+    for attempt in range(12):  # many addresses keep the account's backoff at its cap
+        login(site.client(remote_addr=f"10.9.0.{attempt}"), "admin", "guess")
+        now[0] += 0.5
+    assert login(site.client(remote_addr="10.0.0.3"), "admin").status_code == 429, "a new browser waits"
+    assert login(usual, "admin").status_code == 303, "the known browser does not"
+    site.store.close()
+
+
 def _serve(app):
     """`app` on a real waitress server with enough threads that every request below runs at once."""
     server = create_server(app, host="127.0.0.1", port=0, threads=PARALLEL_LOGINS)

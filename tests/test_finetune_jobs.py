@@ -118,3 +118,25 @@ def test_a_job_cancelled_while_queued_is_not_started_by_its_worker(tmp_path, sto
     assert jobs.mark_running(job_id, os.getpid()) is False
     assert jobs.get(job_id).status == JobStatus.CANCELLED
     assert jobs.create("site", {}, "admin") > job_id, "a finished job is in nobody's way"
+
+
+def test_a_job_whose_worker_could_not_start_fails_and_blocks_nothing(tmp_path, store) -> None:
+    jobs = JobStore(store.engine)
+    runner = JobRunner(tmp_path / "vigil.db", jobs)
+    (tmp_path / "logs").write_text("a file where the log folder should be")
+    with pytest.raises(OSError):
+        runner.start("site", {}, "admin", tmp_path / "logs")
+    [job] = jobs.recent()
+    assert job.status == JobStatus.FAILED and "could not start the training process" in job.error
+    assert jobs.active() is None
+
+
+def test_a_queued_job_whose_worker_died_before_taking_it_up_is_failed(store) -> None:
+    jobs = JobStore(store.engine)
+    job_id = jobs.create("site", {}, "admin")
+    worker = subprocess.Popen(["sleep", "60"])
+    jobs.launched(job_id, worker.pid)
+    assert jobs.active().id == job_id, "its worker is alive"
+    worker.kill()
+    worker.wait()
+    assert jobs.active() is None and jobs.get(job_id).status == JobStatus.FAILED

@@ -5,17 +5,18 @@ reached sideways, and bad input gets a 4xx, never a 500."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import stat
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.conftest import TEST_IMGSZ
-from tests.running_vigil import RawStreams, RunningVigil, add_user, logged_in, running_vigil
+from tests.running_vigil import RawStreams, RunningVigil, logged_in, running_vigil, vigil_cli
 
 pytestmark = pytest.mark.slow
 SECRET = "p@ss/w0rd-XYZZY"
@@ -52,12 +53,8 @@ def vigil(tmp_path_factory, sample_video) -> RunningVigil:
     path = folder / "vigil.yaml"
     path.write_text(json.dumps(config))  # JSON is YAML
     env = {"CAM_PASSWORD": SECRET}
-    os.environ.update(env)  # `vigil user add` reads the same config
-    try:
-        for name, role in (("ana", "admin"), ("olu", "operator"), ("vic", "viewer")):
-            add_user(path, name, role, PASSWORD)
-    finally:
-        os.environ.pop("CAM_PASSWORD")
+    for name, role in (("ana", "admin"), ("olu", "operator"), ("vic", "viewer")):
+        vigil_cli(path, env, "user", "add", name, "--role", role, password=PASSWORD)
     with running_vigil(path, folder / "db" / "vigil.db", env) as running:
         yield running
 
@@ -198,6 +195,24 @@ def test_request_bodies_are_capped(vigil, admin) -> None:
     assert admin.get(f"{vigil.url}/healthz", timeout=10).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/login", "/models/datasets/import", "/api/alerts/1/actions"])
+def test_a_large_body_is_refused_before_it_is_read_unless_a_signed_in_upload(vigil, path: str) -> None:
+    raw = RawStreams()
+    try:
+        declared = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {100 << 20}\r\n\r\n".encode()
+        sock = raw.open_idle(vigil.host, vigil.port, partial=declared)
+        assert raw.statuses([sock], timeout_s=10) == [413], "the server waited for 100 MB from an anonymous client"
+    finally:
+        raw.close()
+
+
+def test_a_signed_in_admin_may_still_upload_more(vigil, admin) -> None:
+    upload = admin.post(f"{vigil.url}/models/datasets/import", timeout=60, allow_redirects=False,
+                        data={"dataset": "site", "format": "yolo", "csrf_token": admin.headers["X-CSRF-Token"]},
+                        files={"archive": ("labels.zip", b"\0" * (3 << 20))})
+    assert upload.status_code == 303, "a 3 MB upload reached the import (which refuses the junk itself)"
+
+
 @pytest.mark.parametrize(
     "path",
     ["/api/alerts?offset=" + "9" * 30, "/api/alerts?limit=" + "9" * 30, "/alerts?page=" + "9" * 30,
@@ -232,3 +247,33 @@ def test_a_huge_zone_is_refused(vigil, admin) -> None:
     too_big = admin.post(f"{vigil.url}/api/cameras/lobby/shapes", timeout=30,
                          json={"zones": {"walkway": [[0.5, 0.5]] * 200_000}, "lines": {}})
     assert too_big.status_code == 413
+
+
+def test_a_copied_cookie_stops_working_after_logout_and_after_a_new_password(vigil) -> None:
+    first, copied = logged_in(vigil.url, "olu", PASSWORD), logged_in(vigil.url, "olu", PASSWORD)
+    assert copied.get(f"{vigil.url}/api/alerts", timeout=30).status_code == 200
+    assert first.post(f"{vigil.url}/logout", timeout=30, allow_redirects=False).status_code == 303
+    assert copied.get(f"{vigil.url}/api/alerts", timeout=30).status_code == 401, "logout ends every session"
+    again = logged_in(vigil.url, "olu", PASSWORD)
+    vigil_cli(vigil.config, vigil.env, "user", "passwd", "olu", password="a brand new password")
+    assert again.get(f"{vigil.url}/api/alerts", timeout=30).status_code == 401, "a new password ends sessions"
+    logged_in(vigil.url, "olu", "a brand new password")
+
+
+def test_parallel_wrong_passwords_get_at_most_five_tries(vigil) -> None:
+    forms = []
+    for _ in range(32):
+        session = requests.Session()
+        page = session.get(f"{vigil.url}/login", timeout=30).text
+        forms.append((session, page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]))
+    start = threading.Barrier(len(forms))
+
+    def guess(form) -> int:
+        session, token = form
+        start.wait()
+        return session.post(f"{vigil.url}/login", data={"name": "tess", "password": "guess", "csrf_token": token},
+                            allow_redirects=False, timeout=60).status_code
+
+    with ThreadPoolExecutor(len(forms)) as pool:
+        statuses = list(pool.map(guess, forms))
+    assert statuses.count(401) == 5 and statuses.count(429) == 27, statuses

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.running_vigil import add_user
+from tests.running_vigil import vigil_cli
 
 pytestmark = [
     pytest.mark.slow,
@@ -64,7 +64,7 @@ def dashboard(tmp_path_factory, sample_video) -> Iterator[int]:
         "storage": {"database": str(folder / "db" / "vigil.db"), "media_dir": str(folder / "media")},
         "dashboard": {"port": port, "trusted_proxies": ["127.0.0.1"], "secure_cookies": True},
     }))
-    add_user(config, "vic", "viewer", PASSWORD)
+    vigil_cli(config, {}, "user", "add", "vic", "--role", "viewer", password=PASSWORD)
     process = subprocess.Popen([sys.executable, "-m", "vigil", "dashboard", "-c", str(config)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -124,7 +124,7 @@ def _request(port: int, method: str, path: str, body: str | None = None, headers
 
 def _login_form(port: int, client: str) -> tuple[str, str]:
     page = _request(port, "GET", "/login", client=client)
-    cookie = page.getheader("Set-Cookie").split(";", 1)[0]
+    [cookie] = [c.split(";", 1)[0] for c in page.headers.get_all("Set-Cookie") if c.startswith("vigil_session=")]
     token = re.search(rb'name="csrf_token" value="([^"]+)"', page.body).group(1).decode()
     return cookie, token
 
@@ -152,8 +152,10 @@ def test_the_readme_site_serves_tls_with_hsts_and_a_secure_cookie(proxy: int) ->
     assert "frame-ancestors 'none'" in page.getheader("Content-Security-Policy")
     answer = _post_login(proxy, "vic", PASSWORD)
     assert answer.status == 303
-    assert "; Secure" in answer.getheader("Set-Cookie"), answer.getheader("Set-Cookie")
-    alerts = _request(proxy, "GET", "/alerts", headers={"Cookie": answer.getheader("Set-Cookie").split(";", 1)[0]})
+    cookies = answer.headers.get_all("Set-Cookie")
+    assert cookies and all("; Secure" in cookie for cookie in cookies), cookies
+    [session] = [cookie.split(";", 1)[0] for cookie in cookies if cookie.startswith("vigil_session=")]
+    alerts = _request(proxy, "GET", "/alerts", headers={"Cookie": session})
     assert alerts.status == 200
 
 

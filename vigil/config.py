@@ -17,7 +17,7 @@ from pydantic import (
 
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from streamer.motion import MotionSettings
-from streamer.redaction import redact_text
+from streamer.redaction import add_secrets, redact_text, url_secrets
 from streamer.source import NETWORK_SCHEMES
 from vigil.rule_config import Name, RuleConfig
 
@@ -490,7 +490,8 @@ def _format_error(error: dict[str, Any], substituted: Substituted) -> str:
         return f"{location}.kind: unknown kind {error['ctx']['tag']!r}; expected {error['ctx']['expected_tags']}"
     if not location:
         return message
-    names = {name for where, name in substituted.from_env.items() if _nested(location, where) or _nested(where, location)}
+    names = {name for where, name in substituted.from_env.items()
+             if _nested(location, where) or _nested(where, location)}
     if names:
         return f"{location}: {message} (the value comes from ${{{', '.join(sorted(names))}}} and is not shown)"
     return f"{location}: {message} (got {_echo(error['input'], substituted)})"
@@ -525,7 +526,8 @@ def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
 
 
 def load_config(path: str | Path) -> VigilConfig:
-    """Read, substitute and validate the config; relative paths are taken from the file's folder.
+    """Read, substitute and validate the config; relative paths are taken from the file's folder. Every value from
+    the environment and every camera password is handed to the log and error redaction.
 
     Raises ConfigError listing every problem as `field.path: message (got value)`.
     """
@@ -536,7 +538,12 @@ def load_config(path: str | Path) -> VigilConfig:
         raise ConfigError(path, [f"cannot read: {error.strerror}"]) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, [f"not valid YAML: {error}"]) from None
-    config = _resolve_paths(validate_document(raw, path), path.resolve().parent)
+    if not isinstance(raw, dict):
+        raise ConfigError(path, ["the file must hold a mapping with at least `cameras:`"])
+    substituted = substitute_env(raw, path)
+    config = _resolve_paths(validate_substituted(substituted, path), path.resolve().parent)
+    urls = [url for camera in config.cameras.values() for url in (camera.url, camera.detect_url) if url]
+    add_secrets([*substituted.values, *(secret for url in urls for secret in url_secrets(url))])
     problems = _media_dir_problems(config.storage)
     if problems:
         raise ConfigError(path, problems)

@@ -6,6 +6,7 @@ import logging
 import os
 import resource
 import secrets
+import socket
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from dashboard.uploads_views import register_uploads
 from dashboard.zones_views import register_zones
 from vigil.config import DashboardConfig, VigilConfig
 from vigil.finetune_service import SiteFinetuning
+from vigil.request_limits import large_body_paths, route_limited_channel, session_signed_in
 from vigil.zone_editing import ShapeEditor
 
 if TYPE_CHECKING:
@@ -34,6 +36,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _SECRET_KEY_BYTES = 32
+_STREAM_BUFFER_BYTES = 1 << 20
+"""Output buffered per connection before its thread waits for the client (waitress' 16 MB, times 64 streams, is a
+gigabyte for clients that stopped reading)."""
+_UNACKNOWLEDGED_LIMIT_MS = 30_000
+_SOCKET_OPTIONS = [
+    (socket.SOL_TCP, socket.TCP_NODELAY, 1),  # waitress' own default
+    # A client that vanished without closing (Wi-Fi gone, lid shut) acknowledges nothing: the kernel gives up on
+    # it after 30 s rather than TCP's 15 minutes, so its live stream's thread and slot come back.
+    *([(socket.SOL_TCP, socket.TCP_USER_TIMEOUT, _UNACKNOWLEDGED_LIMIT_MS)]
+      if hasattr(socket, "TCP_USER_TIMEOUT") else []),
+]
 _SPARE_FILES = 256
 """Open files kept beyond the dashboard's connections: cameras, the database, models, clips being written."""
 
@@ -110,9 +123,14 @@ class DashboardServer:
             channel_request_lookahead=1,  # keeps reading while a stream runs, so a viewer leaving is noticed
             max_request_body_size=largest_request_body(app),
             asyncore_use_poll=True,  # select() cannot watch descriptors numbered past 1024
+            outbuf_high_watermark=_STREAM_BUFFER_BYTES,
             clear_untrusted_proxy_headers=False,  # dashboard.proxies.TrustedProxies checks and removes them
             ident="vigil",
         )
+        self._server.adj.socket_options = _SOCKET_OPTIONS  # not an argument waitress takes; read at each accept
+        # Only uploads, and only from a signed-in session, may send more than the app-wide limit.
+        self._server.channel_class = route_limited_channel(
+            large_body_paths(app), app.config["MAX_CONTENT_LENGTH"] + 1, session_signed_in(app))
         self._thread = threading.Thread(target=self._server.run, name="dashboard", daemon=True)
         self.url = f"http://{settings.host}:{self._server.effective_port}"
 

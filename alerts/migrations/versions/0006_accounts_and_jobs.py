@@ -6,6 +6,8 @@ Revises: 0005
 Create Date: 2026-12-01
 """
 
+import secrets
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,8 +21,14 @@ _ACTIVE = "status IN ('queued', 'running')"
 
 def upgrade() -> None:
     with op.batch_alter_table("users") as users:
-        # Sessions from before carry no version, so they end: everyone logs in once more.
         users.add_column(sa.Column("session_version", sa.String(32), nullable=False, server_default=""))
+    # A random version per user: sessions from before carry none, so they end (everyone logs in once more), and a
+    # cookie forged with a leaked key cannot guess it.
+    users_table = sa.table("users", sa.column("name", sa.String), sa.column("session_version", sa.String))
+    connection = op.get_bind()
+    for (name,) in connection.execute(sa.select(users_table.c.name)).all():
+        connection.execute(users_table.update().where(users_table.c.name == name)
+                           .values(session_version=secrets.token_hex(16)))
     op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer, primary_key=True),
