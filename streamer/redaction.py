@@ -61,15 +61,16 @@ class _Secrets:
     """The values `redact_text` masks by name: passwords of the configured cameras, values from the environment."""
 
     def __init__(self) -> None:
-        self._values: frozenset[str] = frozenset()
+        self._longest_first: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def add(self, values: Iterable[str]) -> None:
         with self._lock:
-            self._values |= {value for value in values if len(value) >= MIN_SECRET_CHARS}
+            known = set(self._longest_first) | {value for value in values if len(value) >= MIN_SECRET_CHARS}
+            self._longest_first = tuple(sorted(known, key=len, reverse=True))  # a longer secret may hold a shorter
 
-    def longest_first(self) -> list[str]:
-        return sorted(self._values, key=len, reverse=True)
+    def longest_first(self) -> tuple[str, ...]:
+        return self._longest_first
 
 
 _SECRETS = _Secrets()
