@@ -25,14 +25,14 @@ _PURGE_INTERVAL_S = 3600.0
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from detector import read_class_names
+    import detector  # its model classes (torch) load only when a config valid so far needs the model's class names
     from detector.score_profile import load_score_summary
     from detector.weights import WeightsNotFound
     from vigil.threshold_check import threshold_warnings
 
     try:
         config = load_config(args.path)
-        problems = check_rule_classes(config, read_class_names(config.detector.model, config.detector.labels))
+        problems = check_rule_classes(config, detector.read_class_names(config.detector.model, config.detector.labels))
     except ConfigError as error:
         problems = error.problems
     except WeightsNotFound as error:
@@ -46,7 +46,11 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Imported here, as in every handler that needs them: `vigil user …` and the like start without torch.
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        return report_problems(args.config, error.problems)
+    # Imported here, as in every handler that needs them: `vigil user …`, and a bad config, answer without torch.
     from detector.weights import WeightsNotFound
     from finetune.registry import RegistryError
     from vigil.finetune_service import SiteFinetuning
@@ -55,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     from vigil.web import DashboardServer, announce_first_admin, build_dashboard
 
     try:
-        pipeline = Pipeline(load_config(args.config))
+        pipeline = Pipeline(config)
     except ConfigError as error:
         return report_problems(args.config, error.problems)
     except (WeightsNotFound, RegistryError) as error:
