@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -131,6 +132,13 @@ class UserStore:
         with Session(self.engine) as session:
             row = session.scalar(select(UserRow).where(UserRow.name == name))
             return None if row is None else _to_user(row)
+
+    def password_fingerprint(self, name: str) -> str | None:
+        """A digest of the user's password hash, which changes with the password (and the user), or None for an
+        unknown name: lets a signed cookie say "logged in with the password they still have" without the hash."""
+        with Session(self.engine) as session:
+            password_hash = session.scalar(select(UserRow.password_hash).where(UserRow.name == name))
+        return None if password_hash is None else hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
     def list(self) -> list[User]:
         """Every user, by name."""

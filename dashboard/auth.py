@@ -144,8 +144,10 @@ def login() -> Any:
         return redirect(_next_url()) if g.user else _login_page()
     name = request.form.get("name", "").strip()
     throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
-    address, name_key = client_network(request.remote_addr), name[:_NAME_KEY_CHARS]
-    refusal = throttle.attempt(address, name_key, known_device=_device_user() == name)  # before the password
+    name_key, device = name[:_NAME_KEY_CHARS], _known_device(name)
+    # A known browser counts as its own address: others' failures at this name and address do not hold it back.
+    address = f"device:{device}" if device else client_network(request.remote_addr)
+    refusal = throttle.attempt(address, name_key, known_device=device is not None)  # before the password
     if refusal is not None:
         seconds = math.ceil(refusal.retry_after_s)
         return _login_page(f"{_refusal_reason(refusal, name)} Try again in {seconds} s.", 429,
@@ -156,11 +158,13 @@ def login() -> Any:
     throttle.succeeded(address, name_key)
     session.clear()  # a fresh session: nothing from before the login carries over
     now = settings().clock()
-    session.update(user=user.name, login_at=now, seen=now)
+    session.update(user=user.name, role=str(user.role), login_at=now, seen=now)  # role: see vigil.request_limits
     keep_session(user)
     csrf_token()
     response = redirect(_next_url(), 303)
-    response.set_cookie(DEVICE_COOKIE, _device_signer().dumps(user.name), max_age=DEVICE_MAX_AGE_S, httponly=True,
+    known = {"name": user.name, "device": device or secrets.token_hex(8),
+             "password": services().users.password_fingerprint(user.name)}
+    response.set_cookie(DEVICE_COOKIE, _device_signer().dumps(known), max_age=DEVICE_MAX_AGE_S, httponly=True,
                         samesite="Lax", secure=settings().session_cookie_secure)
     return response
 
@@ -169,15 +173,20 @@ def _device_signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="vigil.known-device")
 
 
-def _device_user() -> str | None:
-    """Who last logged in from this browser (within DEVICE_MAX_AGE_S), by the signed cookie set at that login."""
+def _known_device(name: str) -> str | None:
+    """This browser's device id if `name` logged in from it within DEVICE_MAX_AGE_S with the password they still
+    have (a new password, or the user deleted and made again, forgets every device), else None."""
     token = request.cookies.get(DEVICE_COOKIE)
     if not token:
         return None
     try:
-        return _device_signer().loads(token, max_age=DEVICE_MAX_AGE_S)
+        known = _device_signer().loads(token, max_age=DEVICE_MAX_AGE_S)
     except BadData:
         return None
+    if not isinstance(known, dict) or known.get("name") != name or not isinstance(known.get("device"), str):
+        return None
+    current = services().users.password_fingerprint(name)
+    return known["device"] if current is not None and known.get("password") == current else None
 
 
 @bp.post("/logout")

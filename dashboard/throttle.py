@@ -164,9 +164,9 @@ class LoginThrottle:
     def attempt(self, address: Hashable, name: str, known_device: bool = False) -> Refusal | None:
         """Count an attempt to log in as `name` from `address`, or refuse it (and count nothing).
 
-        A `known_device` (a browser where `name` logged in before) waits out neither the account's backoff nor its
-        address's budget, so an attacker keeping those armed, or sharing an office's address, cannot shut the user
-        out; its own (address, name) limit still holds. Call before checking the password; call `succeeded` when it
+        A `known_device` (a browser where `name` logged in before, which the caller passes as its own `address`)
+        waits out neither the account's backoff nor an address budget, so an attacker keeping those armed, or
+        sharing an office's address, cannot shut the user out; its own (device, name) limit still holds. Call before checking the password; call `succeeded` when it
         was right.
         """
         with self._lock:

@@ -193,7 +193,8 @@ class JobStore:
         starts the job is noticed too."""
         try:
             process = ProcessIdentity.of(pid)
-        except psutil.NoSuchProcess:  # gone already: if it left the job queued, QUEUED_GRACE_S reaps it
+        except psutil.NoSuchProcess:  # gone already; a job it finished keeps its outcome (finish changes active ones)
+            self.finish(job_id, JobStatus.FAILED, error="the training process exited before it took up the job")
             return
         with Session(self.engine) as session, session.begin():
             session.execute(

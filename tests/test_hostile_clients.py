@@ -206,11 +206,18 @@ def test_a_large_body_is_refused_before_it_is_read_unless_a_signed_in_upload(vig
         raw.close()
 
 
-def test_a_signed_in_admin_may_still_upload_more(vigil, admin) -> None:
-    upload = admin.post(f"{vigil.url}/models/datasets/import", timeout=60, allow_redirects=False,
-                        data={"dataset": "site", "format": "yolo", "csrf_token": admin.headers["X-CSRF-Token"]},
-                        files={"archive": ("labels.zip", b"\0" * (3 << 20))})
-    assert upload.status_code == 303, "a 3 MB upload reached the import (which refuses the junk itself)"
+def _upload(vigil: RunningVigil, session: requests.Session) -> requests.Response:
+    other_site = 'prefs={"theme":"dark"}; '  # a cookie of another service on this host, sent before Vigil's
+    cookie = other_site + "; ".join(f"{name}={value}" for name, value in session.cookies.items())
+    return requests.post(f"{vigil.url}/models/datasets/import", timeout=60, allow_redirects=False,
+                         headers={"Cookie": cookie, "X-CSRF-Token": session.headers["X-CSRF-Token"]},
+                         data={"dataset": "site", "format": "yolo", "csrf_token": session.headers["X-CSRF-Token"]},
+                         files={"archive": ("labels.zip", b"\0" * (3 << 20))})
+
+
+def test_only_an_admin_session_may_send_a_large_upload(vigil, admin, viewer) -> None:
+    assert _upload(vigil, admin).status_code == 303, "3 MB reached the import (which refuses the junk itself)"
+    assert _upload(vigil, viewer).status_code == 413, "a viewer's large body is refused before it is spooled"
 
 
 @pytest.mark.parametrize(

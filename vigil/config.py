@@ -526,8 +526,8 @@ def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
 
 
 def load_config(path: str | Path) -> VigilConfig:
-    """Read, substitute and validate the config; relative paths are taken from the file's folder. Every value from
-    the environment and every camera password is handed to the log and error redaction.
+    """Read, substitute and validate the config; relative paths are taken from the file's folder. Camera passwords
+    and every environment value inside a camera URL are handed to the log and error redaction.
 
     Raises ConfigError listing every problem as `field.path: message (got value)`.
     """
@@ -543,7 +543,8 @@ def load_config(path: str | Path) -> VigilConfig:
     substituted = substitute_env(raw, path)
     config = _resolve_paths(validate_substituted(substituted, path), path.resolve().parent)
     urls = [url for camera in config.cameras.values() for url in (camera.url, camera.detect_url) if url]
-    add_secrets([*substituted.values, *(secret for url in urls for secret in url_secrets(url))])
+    in_urls = [value for value in substituted.values if any(value in url for url in urls)]  # tokens in paths too
+    add_secrets([*in_urls, *(secret for url in urls for secret in url_secrets(url))])
     problems = _media_dir_problems(config.storage)
     if problems:
         raise ConfigError(path, problems)

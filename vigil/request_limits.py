@@ -4,16 +4,18 @@ app runs, so the app's own limits come too late to protect the disk."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from flask import Flask
 from itsdangerous import BadData
+from werkzeug.http import parse_cookie
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 
 SignedIn = Callable[[str], bool]
-"""Whether a Cookie header carries a validly signed session of some user."""
+"""Whether a Cookie header carries a validly signed session allowed to send large bodies."""
+ADMIN_ROLE = "admin"
+"""Uploads are admins' (dashboard.uploads_views); the session records the role at login."""
 
 
 class _Adjustments:
@@ -29,7 +31,7 @@ class _Adjustments:
 
 def route_limited_channel(large_paths: frozenset[str], small: int, signed_in: SignedIn) -> type[HTTPChannel]:
     """A waitress channel class whose requests may carry more than `small` bytes only on `large_paths`, and only
-    with a signed-in session cookie: anyone else's large body is refused (413) before it is spooled."""
+    with a session cookie `signed_in` accepts: anyone else's large body is refused (413) before it is spooled."""
 
     class RouteLimitedParser(HTTPRequestParser):
         def parse_header(self, header_plus: bytes) -> None:
@@ -43,19 +45,21 @@ def route_limited_channel(large_paths: frozenset[str], small: int, signed_in: Si
     return RouteLimitedChannel
 
 
-def session_signed_in(app: Flask) -> SignedIn:
-    """Checks a Cookie header's session the way Flask will (signature and age), without the database."""
+def admin_signed_in(app: Flask, session_max_s: float, clock: Callable[[], float]) -> SignedIn:
+    """Checks a Cookie header the way Flask will (signature), without the database: an admin's session, versioned
+    and within its absolute limit. The app checks the rest (the version is current, the user enabled) once the
+    body is in; this only keeps everyone else from making the server spool a large one."""
     serializer = app.session_interface.get_signing_serializer(app)
     cookie_name = app.config["SESSION_COOKIE_NAME"]
-    max_age = int(app.permanent_session_lifetime.total_seconds())
 
     def signed_in(header: str) -> bool:
+        token = parse_cookie(header).get(cookie_name)  # Werkzeug's parser, as Flask reads it: bad cookies skipped
         try:
-            morsel = SimpleCookie(header).get(cookie_name)
-            session = serializer.loads(morsel.value, max_age=max_age) if morsel is not None else None
-        except (CookieError, BadData):
+            session = serializer.loads(token) if token else None
+        except BadData:
             return False
-        return isinstance(session, dict) and "user" in session
+        return (isinstance(session, dict) and session.get("role") == ADMIN_ROLE and bool(session.get("version"))
+                and isinstance(session.get("login_at"), float | int) and clock() - session["login_at"] <= session_max_s)
 
     return signed_in
 

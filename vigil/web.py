@@ -27,7 +27,7 @@ from dashboard.uploads_views import register_uploads
 from dashboard.zones_views import register_zones
 from vigil.config import DashboardConfig, VigilConfig
 from vigil.finetune_service import SiteFinetuning
-from vigil.request_limits import large_body_paths, route_limited_channel, session_signed_in
+from vigil.request_limits import admin_signed_in, large_body_paths, route_limited_channel
 from vigil.zone_editing import ShapeEditor
 
 if TYPE_CHECKING:
@@ -40,13 +40,23 @@ _STREAM_BUFFER_BYTES = 1 << 20
 """Output buffered per connection before its thread waits for the client (waitress' 16 MB, times 64 streams, is a
 gigabyte for clients that stopped reading)."""
 _UNACKNOWLEDGED_LIMIT_MS = 30_000
-_SOCKET_OPTIONS = [
-    (socket.SOL_TCP, socket.TCP_NODELAY, 1),  # waitress' own default
-    # A client that vanished without closing (Wi-Fi gone, lid shut) acknowledges nothing: the kernel gives up on
-    # it after 30 s rather than TCP's 15 minutes, so its live stream's thread and slot come back.
-    *([(socket.SOL_TCP, socket.TCP_USER_TIMEOUT, _UNACKNOWLEDGED_LIMIT_MS)]
-      if hasattr(socket, "TCP_USER_TIMEOUT") else []),
-]
+
+
+def _socket_options() -> list[tuple[int, int, int]]:
+    """waitress' TCP_NODELAY, and where the kernel takes it TCP_USER_TIMEOUT: a client that vanished without closing
+    (Wi-Fi gone, lid shut) acknowledges nothing, and the kernel gives up on it after 30 s rather than TCP's 15
+    minutes, so its live stream's thread and slot come back. Probed once: waitress drops every connection whose
+    options fail."""
+    options = [(socket.SOL_TCP, socket.TCP_NODELAY, 1)]
+    timeout = (socket.SOL_TCP, getattr(socket, "TCP_USER_TIMEOUT", None), _UNACKNOWLEDGED_LIMIT_MS)
+    if timeout[1] is not None:
+        with socket.socket() as probe:
+            try:
+                probe.setsockopt(*timeout)
+                options.append(timeout)
+            except OSError:
+                log.info("TCP_USER_TIMEOUT is not available: vanished live viewers are dropped by TCP's own timeout")
+    return options
 _SPARE_FILES = 256
 """Open files kept beyond the dashboard's connections: cameras, the database, models, clips being written."""
 
@@ -127,10 +137,12 @@ class DashboardServer:
             clear_untrusted_proxy_headers=False,  # dashboard.proxies.TrustedProxies checks and removes them
             ident="vigil",
         )
-        self._server.adj.socket_options = _SOCKET_OPTIONS  # not an argument waitress takes; read at each accept
-        # Only uploads, and only from a signed-in session, may send more than the app-wide limit.
+        self._server.adj.socket_options = _socket_options()  # not an argument waitress takes; read at each accept
+        # Only uploads, and only from an admin's session, may send more than the app-wide limit.
+        dashboard = app.extensions["vigil.settings"]
         self._server.channel_class = route_limited_channel(
-            large_body_paths(app), app.config["MAX_CONTENT_LENGTH"] + 1, session_signed_in(app))
+            large_body_paths(app), app.config["MAX_CONTENT_LENGTH"] + 1,
+            admin_signed_in(app, dashboard.session_max_s, dashboard.clock))
         self._thread = threading.Thread(target=self._server.run, name="dashboard", daemon=True)
         self.url = f"http://{settings.host}:{self._server.effective_port}"
 
