@@ -538,8 +538,6 @@ def load_config(path: str | Path) -> VigilConfig:
         raise ConfigError(path, [f"cannot read: {error.strerror}"]) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, [f"not valid YAML: {error}"]) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(path, ["the file must hold a mapping with at least `cameras:`"])
     substituted = substitute_env(raw, path)
     config = _resolve_paths(validate_substituted(substituted, path), path.resolve().parent)
     urls = [url for camera in config.cameras.values() for url in (camera.url, camera.detect_url) if url]
@@ -566,13 +564,12 @@ def validate_document(raw: Any, path: str | Path) -> VigilConfig:
 
     Raises ConfigError listing every problem as `field.path: message (got value)`.
     """
-    if not isinstance(raw, dict):
-        raise ConfigError(path, ["the file must hold a mapping with at least `cameras:`"])
     return validate_substituted(substitute_env(raw, path), path)
 
 
 def validate_substituted(substituted: Substituted, path: str | Path) -> VigilConfig:
-    """Validate a document whose `${ENV}` references are already replaced; no error repeats an environment value.
+    """Validate a document whose `${ENV}` references are already replaced (a document that is not a mapping is
+    refused here); no error repeats an environment value.
 
     Raises ConfigError listing every problem as `field.path: message (got value)`.
     """
