@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 SAMPLE := data/samples/vtest.avi
+CAMERA_SAMPLE := data/samples/lobby.mp4
 PACKAGE_IMAGE := data/samples/box.png
 INSTALLED := $(VENV)/.installed
 
@@ -21,7 +22,7 @@ run: setup system-run
 test: setup system-test
 	$(PY) -m pytest
 
-setup: $(INSTALLED) $(SAMPLE) $(PACKAGE_IMAGE)
+setup: $(INSTALLED) $(SAMPLE) $(PACKAGE_IMAGE) $(CAMERA_SAMPLE)
 
 bench: setup
 	$(PY) bench/throughput.py
@@ -53,6 +54,10 @@ $(SAMPLE) $(PACKAGE_IMAGE) &:
 	cp x/usr/share/doc/opencv-doc/examples/data/box.png $(CURDIR)/$(PACKAGE_IMAGE)
 	@echo "Sample data ready: $(SAMPLE) $(PACKAGE_IMAGE)"
 
+# The demo camera: vtest.avi as an IP camera sends video (H.264, a keyframe a second), so it records by stream copy.
+$(CAMERA_SAMPLE): $(SAMPLE) $(INSTALLED)
+	$(PY) -m vigil.sample_video $(SAMPLE) $@
+
 # Installs missing Debian packages when root; otherwise prints the one command that would.
 define ensure_debs
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
@@ -69,4 +74,4 @@ system-test:
 	$(call ensure_debs,$(RUN_DEBS) $(TEST_DEBS))
 
 clean:
-	rm -rf $(VENV) data/vigil.db* data/media
+	rm -rf $(VENV) data/vigil.db* data/media data/recordings

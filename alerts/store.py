@@ -165,9 +165,16 @@ class AlertStore:
             current = session.scalar(select(AlertRow.details).where(AlertRow.id == alert_id))
             session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(details={**current, **details}))
 
-    def set_clip(self, alert_id: int, clip_path: str) -> None:
+    def set_clip(self, alert_id: int, clip_path: str, starts_at: datetime | None = None,
+                 ends_at: datetime | None = None) -> None:
+        """Point the alert at its clip; the times it really covers go into details as `clip_from` and `clip_to`."""
         with Session(self.engine) as session, session.begin():
             _update_one(session, alert_id, {"clip_path": clip_path})
+            if starts_at is not None and ends_at is not None:
+                current = session.scalar(select(AlertRow.details).where(AlertRow.id == alert_id))
+                covered = {"clip_from": starts_at.astimezone(UTC).isoformat(),
+                           "clip_to": ends_at.astimezone(UTC).isoformat()}
+                session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(details={**current, **covered}))
 
     def set_status(self, alert_id: int, status: AlertStatus, actor: str, note: str | None = None) -> None:
         """Move the alert to `status` and record who did it, in one transaction.

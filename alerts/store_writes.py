@@ -30,8 +30,12 @@ class BestMoment:
 
 @dataclass(frozen=True, slots=True)
 class ClipSaved:
+    """An alert's clip is written; it really runs from `starts_at` (a keyframe) to `ends_at`."""
+
     key: str
     path: Path
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,9 @@ def to_record(write: StoreWrite) -> dict[str, Any]:
                     "details": details}
         case AlertEnded(key=key, ended_at=ended_at, pts=pts):
             return {"write": "ended", "key": key, "ended_at": ended_at.isoformat(), "pts": pts}
-        case ClipSaved(key=key, path=path):
-            return {"write": "clip", "key": key, "path": str(path)}
+        case ClipSaved(key=key, path=path, starts_at=starts_at, ends_at=ends_at):
+            return {"write": "clip", "key": key, "path": str(path),
+                    "starts_at": starts_at and starts_at.isoformat(), "ends_at": ends_at and ends_at.isoformat()}
         case PurgeExpired(cutoff=cutoff):
             return {"write": "purge", "cutoff": cutoff.isoformat()}
         case CloseLeftOpen(at=at):
@@ -91,7 +96,9 @@ def from_record(record: dict[str, Any]) -> StoreWrite:
         case {"write": "ended"}:
             return AlertEnded(record["key"], datetime.fromisoformat(record["ended_at"]), record["pts"])
         case {"write": "clip"}:
-            return ClipSaved(record["key"], Path(record["path"]))
+            starts_at, ends_at = (record.get(k) for k in ("starts_at", "ends_at"))
+            return ClipSaved(record["key"], Path(record["path"]), starts_at and datetime.fromisoformat(starts_at),
+                             ends_at and datetime.fromisoformat(ends_at))
         case {"write": "purge"}:
             return PurgeExpired(datetime.fromisoformat(record["cutoff"]))
         case {"write": "close_left_open"}:

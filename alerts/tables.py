@@ -162,3 +162,23 @@ class TrainingJobRow(Base):
     progress: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
     result: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RecordingRow(Base):
+    """One recorded segment of a camera's main stream: a file of its own packets, starting on a keyframe."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_camera_start", "camera", "start_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    path: Mapped[str] = mapped_column(String(512), unique=True)
+    """Relative to the recordings folder."""
+    bytes: Mapped[int] = mapped_column(Integer)
+    keyframes: Mapped[str] = mapped_column(Text)
+    """Seconds from `start_at` of each keyframe, as a JSON list."""
+    codec: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)

@@ -250,9 +250,9 @@ class AlertWriter(threading.Thread):
             case AlertEnded(key=key, ended_at=ended_at):
                 if (alert_id := self._id_for(key)) is not None:
                     self._store.end(alert_id, ended_at)
-            case ClipSaved(key=key, path=path):
+            case ClipSaved(key=key, path=path, starts_at=starts_at, ends_at=ends_at):
                 if (alert_id := self._id_for(key)) is not None:
-                    self._store.set_clip(alert_id, str(path))
+                    self._store.set_clip(alert_id, str(path), starts_at, ends_at)
             case PurgeExpired(cutoff=cutoff):
                 self._purge(cutoff)
             case CloseLeftOpen(at=at):

@@ -20,6 +20,7 @@ from streamer.motion import Box, MotionDetector, MotionGate, MotionSettings, che
 from streamer.sampling import DetectRateSampler
 from streamer.redaction import redact_url
 from streamer.source import StreamError, VideoStream, is_network_url
+from streamer.stream_clock import StreamClock
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class CameraReader(threading.Thread):
         health: HealthMonitor,
         *,
         has_active_tracks: Callable[[], bool] = lambda: False,
+        clock: StreamClock | None = None,
     ) -> None:
         super().__init__(name=f"reader-{camera}", daemon=True)
         self.camera = camera
@@ -77,6 +79,8 @@ class CameraReader(threading.Thread):
         self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s, settings.reconnect_multiplier)
         self._sampler = DetectRateSampler(settings.detect_fps)
         self._has_active_tracks = has_active_tracks
+        self._clock = clock
+        """Advanced to each decoded frame's stream time (a file camera's recorder follows it)."""
         self._greyscaler = VideoReformatter()
         self._index = 0
         self._next_stream_time = 0.0
@@ -94,6 +98,9 @@ class CameraReader(threading.Thread):
             log.exception("camera %s: reader crashed", self.camera)
             self._health.set_state(self.camera, CameraState.FAILED, f"internal error: {error}")
             return
+        finally:
+            if self._clock is not None:
+                self._clock.close()
         if self._health.snapshot()[self.camera].state not in (CameraState.FAILED, CameraState.ENDED):
             self._health.set_state(self.camera, CameraState.STOPPED)
 
@@ -151,6 +158,8 @@ class CameraReader(threading.Thread):
                 stream_time = stream_offset + pts - first_pts
                 # Stream time goes on across loops and reconnects, whatever the source's timestamps do.
                 self._next_stream_time = stream_time + stream.frame_duration_s
+                if self._clock is not None:
+                    self._clock.advance(stream_time)
                 wall_time = time.time()
                 self._health.frame_in(self.camera, wall_time)
                 self._index += 1

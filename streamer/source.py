@@ -30,6 +30,24 @@ def _describe(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+def open_input(url: str, open_timeout_s: float, read_timeout_s: float) -> av.container.InputContainer:
+    """Open a file or camera URL (RTSP over TCP) that has a video stream; raises StreamError saying why not."""
+    options = {"rtsp_transport": "tcp"} if url.lower().startswith("rtsp") else {}
+    if not is_network_url(url) and not Path(url).is_file():
+        raise StreamError(f"{url}: no such file")
+    started = time.monotonic()
+    try:
+        container = av.open(url, options=options, timeout=(open_timeout_s, read_timeout_s))
+    except (av.error.FFmpegError, OSError) as error:
+        reason = f"no answer within {open_timeout_s:g} s" if time.monotonic() - started >= open_timeout_s else (
+            _describe(error))
+        raise StreamError(f"{redact_url(url)}: cannot open: {reason}") from None
+    if not container.streams.video:
+        container.close()
+        raise StreamError(f"{redact_url(url)}: no video stream in this input")
+    return container
+
+
 class VideoStream:
     """One open connection to a camera or file, decoding its first video stream.
 
@@ -47,23 +65,7 @@ class VideoStream:
         self.frame_duration_s = 0.1
 
     def __enter__(self) -> VideoStream:
-        options = {"rtsp_transport": "tcp"} if self.url.lower().startswith("rtsp") else {}
-        if not is_network_url(self.url) and not Path(self.url).is_file():
-            raise StreamError(f"{self.url}: no such file")
-        started = time.monotonic()
-        try:
-            self._container = av.open(
-                self.url, options=options, timeout=(self._open_timeout_s, self._read_timeout_s)
-            )
-        except (av.error.FFmpegError, OSError) as error:
-            if time.monotonic() - started >= self._open_timeout_s:
-                reason = f"no answer within {self._open_timeout_s:g} s"
-            else:
-                reason = _describe(error)
-            raise StreamError(f"{redact_url(self.url)}: cannot open: {reason}") from None
-        if not self._container.streams.video:
-            self._container.close()
-            raise StreamError(f"{redact_url(self.url)}: no video stream in this input")
+        self._container = open_input(self.url, self._open_timeout_s, self._read_timeout_s)
         stream = self._container.streams.video[0]
         # One decode thread per camera: cameras already decode in parallel, and frame threading adds latency.
         stream.thread_count = 1

@@ -1,265 +1,176 @@
-"""Alert clips on real files: H.264 MP4s a browser plays, cut from the ring, encoded off the caller's thread."""
+"""Alert clips cut from real recordings of a file camera: the source's rate and size, pre and post, by remux."""
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import subprocess
-import time
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from queue import Queue
 
-import av
-import numpy as np
 import pytest
 
-from alerts.clips import ClipRecorder
+from alerts.clip_cutter import ClipCutter
+from alerts.footage import Footage, NoFootage, assemble
+from alerts.recording_keeper import RecordingKeeper
+from alerts.recording_retention import CameraRetention, Retention, RetentionPolicy
+from alerts.recordings import RecordingIndex
+from alerts.store import AlertStore
+from streamer.recorder import CameraRecorder, RecorderSettings
+from streamer.stream_clock import StreamClock
 
-FPS = 10.0
-STARTED_AT = datetime(2026, 11, 28, 9, 30, 5, tzinfo=UTC)
-WAIT_S = 10.0
-
-
-def picture(i: int, width: int = 160, height: int = 120) -> np.ndarray:
-    """Dark frame with a bright rectangle that moves, so every frame differs."""
-    image = np.full((height, width, 3), 30, np.uint8)
-    x = (i * 7) % (width - 20)
-    image[40:70, x : x + 20] = (0, 200, 255)
-    return image
+CAMERA = "lobby"
+SECONDS = 12
 
 
-def feed(
-    recorder: ClipRecorder, camera: str, first_s: float, last_s: float, width: int = 160, height: int = 120
-) -> None:
-    """Frames of `camera` every 1/FPS s of stream time, from first_s to last_s included."""
-    for i in range(round(first_s * FPS), round(last_s * FPS) + 1):
-        recorder.add_frame(camera, i / FPS, 1.78e9 + i / FPS, picture(i, width, height))
+@dataclass(frozen=True)
+class Recorded:
+    index: RecordingIndex
+    clock: StreamClock
+    """The file's clock: stream time 0 is `clock.epoch`."""
+    folder: Path
+
+    def at(self, stream_s: float) -> datetime:
+        return self.clock.wall_at(stream_s)
 
 
-def probe(path: Path) -> dict:
+def ffprobe(path: Path) -> dict:
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", "-show_entries",
-         "format=duration:format_tags=creation_time:stream=codec_name,profile,pix_fmt,width,height", str(path)],
-        capture_output=True, text=True, check=True,
+        ["ffprobe", "-v", "error", "-of", "json", "-count_packets", "-show_entries",
+         "format=duration:stream=codec_name,width,height,r_frame_rate,nb_read_packets", str(path)],
+        capture_output=True, text=True, check=True, timeout=30,
     )
     info = json.loads(result.stdout)
-    return {**info["streams"][0], "duration": float(info["format"]["duration"]), "tags": info["format"].get("tags", {})}
+    return {**info["streams"][0], "duration": float(info["format"]["duration"])}
 
 
-def decoded(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
-
-
-class Clips:
-    """A recorder on a temp media folder whose finished clips arrive on a queue."""
-
-    def __init__(self, media_dir: Path, **options: float) -> None:
-        self.done: queue.Queue[tuple[str, Path]] = queue.Queue()
-        options = {"pre_s": 1.0, "post_s": 1.0, "fps": FPS, "min_free_mb": 0.0, **options}
-        self.recorder = ClipRecorder(media_dir, on_clip=lambda key, path: self.done.put((key, path)), **options)
-        self.recorder.start()
-
-    def next(self) -> tuple[str, Path]:
-        return self.done.get(timeout=WAIT_S)
+@pytest.fixture(scope="module")
+def recorded(sample_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    """12 s of the sample scene as a camera sends it (H.264, 10 fps, a keyframe a second), recorded in 4 s segments."""
+    folder = tmp_path_factory.mktemp("clips")
+    camera_file = folder / "lobby.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(sample_video), "-t", str(SECONDS), "-c:v", "libx264",
+                    "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", str(camera_file)], check=True, timeout=120)
+    store = AlertStore(folder / "vigil.db")
+    index = RecordingIndex(store.engine, folder / "recordings")
+    keeper = RecordingKeeper(index, Retention(index, RetentionPolicy({CAMERA: CameraRetention(days=None)})), [CAMERA])
+    clock = StreamClock()
+    recorder = CameraRecorder(CAMERA, RecorderSettings(str(camera_file), index.root, segment_s=4), keeper.submit,
+                              file_clock=clock)
+    keeper.start()
+    recorder.start()
+    clock.advance(SECONDS)  # the reader has read the whole file, then ends
+    clock.close()
+    recorder.join(timeout=60)
+    keeper.stop()
+    yield Recorded(index, clock, folder)
+    store.close()
 
 
 @pytest.fixture
-def clips(tmp_path: Path):
-    made: list[Clips] = []
+def cutter(recorded: Recorded, tmp_path: Path):
+    """A clip cutter on the recordings whose finished clips arrive on a queue; stopped at the end."""
+    done: Queue[tuple[str, Footage]] = Queue()
+    made = []
 
-    def make(**options: float) -> Clips:
-        made.append(Clips(tmp_path / "media", **options))
-        return made[-1]
+    def make(**options) -> ClipCutter:
+        cutter = ClipCutter(recorded.index, tmp_path / "media", on_clip=lambda key, footage: done.put((key, footage)),
+                            footage_time=lambda camera, pts, wall: recorded.at(pts), **options)
+        cutter.done = done
+        cutter.start()
+        made.append(cutter)
+        return cutter
 
     yield make
-    for each in made:
-        if each.recorder.is_alive():
-            each.recorder.stop()
+    for cutter in made:
+        cutter.stop()
 
 
-def assert_duration(path: Path, expected_s: float) -> None:
-    assert probe(path)["duration"] == pytest.approx(expected_s, abs=1 / FPS)
+def test_the_recording_covers_the_file_in_segments_on_its_clock(recorded: Recorded) -> None:
+    segments = recorded.index.between(CAMERA, recorded.at(0), recorded.at(SECONDS))
+    assert [round((s.start - recorded.at(0)).total_seconds(), 3) for s in segments] == [0, 4, 8]
+    assert segments[-1].end == recorded.at(SECONDS)
 
 
-def test_clip_runs_from_pre_s_before_start_to_post_s_after_end_and_plays_in_a_browser(clips, tmp_path) -> None:
-    c = clips()
-    feed(c.recorder, "lobby", 0.0, 2.0)
-    c.recorder.start_clip("a1b2c3d4e5f6", "lobby", 2.0, STARTED_AT)
-    feed(c.recorder, "lobby", 2.1, 3.0)
-    c.recorder.end_clip("a1b2c3d4e5f6", 3.0)
-    feed(c.recorder, "lobby", 3.1, 5.9)
-
-    key, path = c.next()
-    assert key == "a1b2c3d4e5f6"
-    assert path == tmp_path / "media" / "lobby" / "2026-11-28" / "093005-a1b2c3d4.mp4"
-    info = probe(path)
-    assert (info["codec_name"], info["pix_fmt"], info["width"], info["height"]) == ("h264", "yuv420p", 160, 120)
-    assert info["profile"] in {"High", "Main", "Constrained Baseline", "Baseline"}
-    assert info["tags"]["creation_time"].startswith("2026-05-28T20:26:41")  # wall time of its first frame, 1.78e9 + 1
-    assert_duration(path, 1.0 + 1.0 + 1.0)
-    assert len(decoded(path)) == 30  # stream time 1.0 up to 4.0
-    data = path.read_bytes()
-    assert data.index(b"moov") < data.index(b"mdat"), "faststart: the index comes first so browsers play at once"
-    assert not list(path.parent.glob("*.part"))
+def test_a_clip_runs_at_the_sources_rate_from_pre_s_before_to_post_s_after(recorded: Recorded, cutter) -> None:
+    clips = cutter(pre_s=2.5, post_s=1.5)
+    clips.alert_started("a1b2c3d4e5f6", CAMERA, 4.5, datetime.now(UTC))
+    clips.alert_ended("a1b2c3d4e5f6", 6.0, datetime.now(UTC))
+    clips.footage_reached(CAMERA, recorded.at(SECONDS))
+    key, footage = clips.done.get(timeout=30)
+    assert key == "a1b2c3d4e5f6" and footage.path.name.endswith("-a1b2c3d4.mp4")
+    assert footage.start == recorded.at(2.0), "from the keyframe at or before 4.5 - 2.5 s"
+    assert footage.end == recorded.at(7.5)
+    assert footage.segments == 2, "cut across the segment boundary at 4 s"
+    info = ffprobe(footage.path)
+    assert (info["codec_name"], info["width"], info["height"], info["r_frame_rate"]) == ("h264", 768, 576, "10/1")
+    assert int(info["nb_read_packets"]) == 55, "every frame of the camera's 5.5 s, not the detect rate's"
 
 
-def test_instant_alert_gets_pre_s_and_post_s(clips) -> None:
-    c = clips(pre_s=1.5, post_s=0.5)
-    feed(c.recorder, "lobby", 0.0, 3.0)
-    c.recorder.start_clip("instant", "lobby", 3.0, STARTED_AT)
-    c.recorder.end_clip("instant", 3.0)
-    feed(c.recorder, "lobby", 3.1, 4.9)
-
-    _, path = c.next()
-    assert_duration(path, 2.0)
-    assert len(decoded(path)) == 20
-
-
-def test_overlapping_clips_of_one_camera_each_get_their_span(clips) -> None:
-    c = clips()
-    feed(c.recorder, "lobby", 0.0, 1.5)
-    c.recorder.start_clip("first", "lobby", 1.5, STARTED_AT)
-    feed(c.recorder, "lobby", 1.6, 2.0)
-    c.recorder.start_clip("second", "lobby", 2.0, STARTED_AT)
-    feed(c.recorder, "lobby", 2.1, 2.5)
-    c.recorder.end_clip("first", 2.5)
-    feed(c.recorder, "lobby", 2.6, 3.5)
-    c.recorder.end_clip("second", 3.5)
-    feed(c.recorder, "lobby", 3.6, 5.9)
-
-    written = dict([c.next(), c.next()])
-    assert written["first"] != written["second"]
-    assert len(decoded(written["first"])) == 30  # 0.5 up to 3.5
-    assert len(decoded(written["second"])) == 35  # 1.0 up to 4.5
-    assert_duration(written["second"], 3.5)
+def test_a_clip_waits_for_the_recordings_to_reach_its_end(recorded: Recorded, cutter) -> None:
+    clips = cutter(pre_s=0, post_s=1, wait_s=3600)
+    clips.alert_started("waiting", CAMERA, 1.0, datetime.now(UTC))
+    clips.alert_ended("waiting", 2.0, datetime.now(UTC))
+    clips.footage_reached(CAMERA, recorded.at(2.5))
+    assert clips.done.empty(), "its end (3 s) is not recorded yet"
+    clips.footage_reached(CAMERA, recorded.at(4.0))
+    key, footage = clips.done.get(timeout=30)
+    assert (key, footage.start, footage.end) == ("waiting", recorded.at(1.0), recorded.at(3.0))
 
 
-def test_frames_of_another_camera_stay_out(clips) -> None:
-    c = clips()
-    white = np.full((90, 200, 3), 255, np.uint8)
-    for i in range(50):
-        c.recorder.add_frame("lobby", i / FPS, 0.0, picture(i))
-        c.recorder.add_frame("gate", i / FPS + 0.05, 0.0, white)
-        if i == 20:
-            c.recorder.start_clip("lobby-alert", "lobby", 2.0, STARTED_AT)
-            c.recorder.end_clip("lobby-alert", 2.0)
-
-    _, path = c.next()
-    frames = decoded(path)
-    assert len(frames) == 20
-    assert all(frame.shape == (120, 160, 3) and frame.mean() < 100 for frame in frames)
-    assert not (path.parents[2] / "gate").exists()
+def test_a_long_alert_is_cut_at_max_s_while_it_goes_on(recorded: Recorded, cutter) -> None:
+    clips = cutter(pre_s=1, post_s=1, max_s=3, footage_now=lambda camera: recorded.at(SECONDS))
+    clips.alert_started("long", CAMERA, 2.0, datetime.now(UTC))
+    clips.footage_reached(CAMERA, recorded.at(SECONDS))
+    key, footage = clips.done.get(timeout=30)
+    assert (key, footage.start, footage.end) == ("long", recorded.at(1.0), recorded.at(4.0))
+    clips.alert_ended("long", 9.0, datetime.now(UTC))  # the end of a clip already cut changes nothing
+    clips.stop()
+    assert clips.done.empty()
 
 
-def test_a_long_alert_is_cut_at_max_clip_s(clips, caplog) -> None:
-    c = clips(max_clip_s=1.5)
-    with caplog.at_level(logging.WARNING, logger="alerts.clips"):
-        feed(c.recorder, "lobby", 0.0, 1.0)
-        c.recorder.start_clip("long", "lobby", 1.0, STARTED_AT)
-        feed(c.recorder, "lobby", 1.1, 3.9)
-        _, path = c.next()
-    assert len(decoded(path)) == 15  # 0.0 up to 1.5
-    assert_duration(path, 1.5)
-    assert "max_clip_s" in caplog.text
-    c.recorder.end_clip("long", 4.0)  # the end of a clip already cut changes nothing
-    c.recorder.stop()
-    assert c.done.empty()
+def test_clips_are_skipped_when_disk_space_is_low(recorded: Recorded, cutter) -> None:
+    clips = cutter(min_free_mb=1e12)
+    clips.alert_started("no-room", CAMERA, 5.0, datetime.now(UTC))
+    clips.alert_ended("no-room", 5.0, datetime.now(UTC))
+    clips.stop()
+    assert clips.skipped_clips == 1 and clips.done.empty()
 
 
-def test_clips_are_skipped_when_disk_space_is_low(clips, tmp_path) -> None:
-    c = clips(min_free_mb=1e12)
-    feed(c.recorder, "lobby", 0.0, 1.0)
-    c.recorder.start_clip("no-room", "lobby", 1.0, STARTED_AT)
-    c.recorder.end_clip("no-room", 1.0)
-    feed(c.recorder, "lobby", 1.1, 2.9)
-    c.recorder.stop()
-    assert c.recorder.skipped_clips == 1
-    assert c.done.empty()
-    assert not list((tmp_path / "media").rglob("*.mp4*"))
+def test_stop_cuts_every_ended_clip_with_what_was_recorded(recorded: Recorded, cutter, caplog) -> None:
+    clips = cutter(pre_s=1, post_s=30, wait_s=3600)
+    clips.alert_started("at-the-end", CAMERA, 10.0, datetime.now(UTC))
+    clips.alert_ended("at-the-end", 11.0, datetime.now(UTC))
+    clips.alert_started("no-footage", CAMERA, 500.0, datetime.now(UTC))
+    clips.alert_ended("no-footage", 501.0, datetime.now(UTC))
+    with caplog.at_level(logging.WARNING, logger="alerts.clip_cutter"):
+        clips.stop()
+    key, footage = clips.done.get_nowait()  # on_clip ran before stop() returned
+    assert (key, footage.start, footage.end) == ("at-the-end", recorded.at(9.0), recorded.at(SECONDS))
+    assert clips.done.empty() and "no-footage" in caplog.text and "nothing recorded" in caplog.text
 
 
-def test_add_frame_never_blocks_on_a_full_queue(tmp_path) -> None:
-    recorder = ClipRecorder(tmp_path, max_pending=4)  # never started: nothing drains the queue
-    image = picture(0)
-    began = time.monotonic()
-    for i in range(10):
-        recorder.add_frame("lobby", i / FPS, 0.0, image)
-    assert time.monotonic() - began < 0.5
-    assert recorder.dropped_frames == 6
+def test_assemble_refuses_a_range_with_nothing_recorded(recorded: Recorded, tmp_path: Path) -> None:
+    with pytest.raises(NoFootage, match="nothing recorded"):
+        assemble(recorded.index, CAMERA, recorded.at(100), recorded.at(110), tmp_path / "none.mp4")
+    assert not list(tmp_path.iterdir())
 
 
-def test_stop_closes_open_clips_with_what_they_have(clips) -> None:
-    c = clips()
-    feed(c.recorder, "lobby", 0.0, 2.0)
-    c.recorder.start_clip("still-open", "lobby", 2.0, STARTED_AT)
-    feed(c.recorder, "lobby", 2.1, 3.0)
-    c.recorder.stop()
-
-    key, path = c.done.get_nowait()  # on_clip ran before stop() returned
-    assert key == "still-open"
-    assert len(decoded(path)) == 21  # 1.0 to 3.0
-    assert_duration(path, 2.1)
-
-
-def test_odd_frame_sizes_are_cropped_to_even(clips) -> None:
-    c = clips()
-    feed(c.recorder, "lobby", 0.0, 1.0, width=161, height=121)
-    c.recorder.start_clip("odd", "lobby", 1.0, STARTED_AT)
-    c.recorder.end_clip("odd", 1.0)
-    feed(c.recorder, "lobby", 1.1, 2.4, width=161, height=121)
-
-    _, path = c.next()
-    info = probe(path)
-    assert (info["width"], info["height"], info["pix_fmt"]) == (160, 120, "yuv420p")
-    assert len(decoded(path)) == 20
-
-
-def test_a_clip_without_frames_is_not_written(clips, tmp_path) -> None:
-    c = clips()
-    c.recorder.start_clip("empty", "lobby", 1.0, STARTED_AT)
-    c.recorder.end_clip("empty", 1.0)
-    c.recorder.stop()
-    assert c.done.empty()
-    assert not list((tmp_path / "media").rglob("*.mp4*"))
-
-
-def test_a_clip_that_fails_to_encode_is_dropped_and_the_next_one_is_written(clips, tmp_path, caplog) -> None:
-    c = clips()
-    with caplog.at_level(logging.ERROR, logger="alerts.clips"):
-        feed(c.recorder, "lobby", 0.0, 1.0)
-        c.recorder.start_clip("broken", "lobby", 1.0, STARTED_AT)
-        c.recorder.add_frame("lobby", 1.1, 0.0, np.zeros((120, 160), np.uint8))  # grey, not BGR
-        c.recorder.end_clip("broken", 1.1)
-        feed(c.recorder, "lobby", 1.2, 2.5)
-        c.recorder.start_clip("fine", "lobby", 2.5, STARTED_AT)  # its pre_s no longer reaches the grey frame
-        c.recorder.end_clip("fine", 2.5)
-        feed(c.recorder, "lobby", 2.6, 4.0)
-        key, path = c.next()
-    assert key == "fine"
-    assert "broken" in caplog.text
-    assert [p.name for p in (tmp_path / "media").rglob("*.mp4*")] == [path.name]
-
-
-def test_frames_are_drawn_in_the_recorder_only_when_they_go_into_a_clip(clips) -> None:
-    import supervision as sv
-
-    rendered: list[float] = []
-
-    def render(camera: str, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
-        rendered.append(float(detections.xyxy[0, 0]))
-        drawn = image.copy()
-        drawn[:10, :10] = 255
-        return drawn
-
-    c = clips(pre_s=0.5, post_s=0.5, render=render)
-    for i in range(40):
-        box = sv.Detections(xyxy=np.array([[i, 0, i + 5, 5]], float))
-        c.recorder.add_frame("lobby", i / FPS, 1.78e9 + i / FPS, picture(i), box)
-        if i == 30:
-            c.recorder.start_clip("k", "lobby", 3.0, STARTED_AT)
-            c.recorder.end_clip("k", 3.0)
-    _, path = c.next()
-    assert rendered == [float(i) for i in range(25, 35)], "the pre-roll and the clip's frames, each drawn once"
-    assert all(frame[:8, :8].mean() > 200 for frame in decoded(path)), "the clip shows the drawing"
+def test_a_file_camera_in_a_codec_browsers_cannot_play_is_recorded_as_h264(sample_video: Path, tmp_path: Path) -> None:
+    store = AlertStore(tmp_path / "vigil.db")
+    segments = []
+    clock = StreamClock()
+    recorder = CameraRecorder(CAMERA, RecorderSettings(str(sample_video), tmp_path / "recordings", segment_s=2),
+                              segments.append, file_clock=clock)
+    recorder.start()
+    clock.advance(3.0)  # the reader stops after 3 s: the recorder records no further
+    clock.close()
+    recorder.join(timeout=60)
+    store.close()
+    assert recorder.status().reencoding, "vtest.avi is MPEG-4 part 2 (DivX 3)"
+    assert [round(s.duration_s, 1) for s in segments] == [2.0, 1.1]
+    info = ffprobe(segments[0].path)
+    assert (info["codec_name"], info["width"], info["height"], info["r_frame_rate"]) == ("h264", 768, 576, "10/1")

@@ -29,7 +29,7 @@ def problems_of(write_config, config: dict) -> list[str]:
 
 def test_the_demo_config_is_valid() -> None:
     config = load_config(ROOT / "config.yaml")
-    assert config.cameras["lobby"].url == str(ROOT / "data" / "samples" / "vtest.avi"), "relative to the file"
+    assert config.cameras["lobby"].url == str(ROOT / "data" / "samples" / "lobby.mp4"), "relative to the file"
     assert config.storage.database == str(ROOT / "data" / "vigil.db")
     assert [rule.kind for rule in config.rules] == [
         "presence", "presence", "dwell", "line_crossing", "occupancy", "presence"

@@ -105,6 +105,32 @@ class MotionConfig(_Section):
         )
 
 
+class RetainConfig(_Section):
+    days: PositiveFloat | None = 7.0
+    """Footage older than this is deleted, except around alerts; kept until disk space runs short when null."""
+    events_days: PositiveFloat | None = None
+    """Footage around an alert is kept this long; as long as the alert itself when omitted."""
+
+
+class RecordConfig(_Section):
+    """Recording of each camera's main stream (`url`) by stream copy into MP4 segments, indexed in the database."""
+
+    enabled: bool = True
+    mode: Literal["continuous", "events"] = "continuous"
+    """`events`: only the footage around alerts (`storage.clips` pre_s/post_s) is kept."""
+    segment_s: float = Field(10.0, ge=1, le=60)
+    """A segment ends at the first keyframe after this many seconds."""
+    retain: RetainConfig = RetainConfig()
+    max_disk_gb: PositiveFloat | None = None
+    """All cameras' recordings together; past it the oldest go first (top level only)."""
+
+    def overridden_by(self, override: RecordConfig | None) -> RecordConfig:
+        """These settings with the keys given in `override` (a camera's `record:`) replaced."""
+        if override is None:
+            return self
+        return self.model_copy(update={key: getattr(override, key) for key in override.model_fields_set})
+
+
 class CameraConfig(_Section):
     url: str
     """A file path, or rtsp://, rtsps://, http:// or https:// URL (credentials may use ${ENV})."""
@@ -126,6 +152,8 @@ class CameraConfig(_Section):
     """Directed segments start → end in relative coordinates."""
     motion: MotionConfig | None = None
     """The keys given here replace those of the top-level `motion` for this camera."""
+    record: RecordConfig | None = None
+    """The keys given here replace those of the top-level `record` for this camera."""
 
     @field_validator("url", "detect_url")
     @classmethod
@@ -248,10 +276,13 @@ class ClipConfig(_Section):
 class StorageConfig(_Section):
     database: str = "data/vigil.db"
     media_dir: str = "data/media"
+    recordings_dir: str = "data/recordings"
+    """Recorded segments: `CAMERA/YYYY-MM-DD/HH/MMSS.mmm.mp4`, in UTC."""
     retention_days: PositiveFloat | None = None
     """Resolved and false-positive alerts older than this are deleted with their media; kept forever when omitted."""
     min_free_mb: float = Field(500.0, ge=0)
-    """Below this much free disk space under media_dir, clips are skipped (alerts and snapshots are still written)."""
+    """Below this much free disk space, the oldest recordings are deleted and clips are skipped (alerts and
+    snapshots are still written)."""
     clips: ClipConfig = ClipConfig()
 
     @property
@@ -383,11 +414,21 @@ class VigilConfig(_Section):
     motion: MotionConfig = MotionConfig()
     workers: WorkersConfig = WorkersConfig()
     rules: list[RuleConfig] = Field(default_factory=list)
+    record: RecordConfig = RecordConfig()
     storage: StorageConfig = StorageConfig()
     dashboard: DashboardConfig = DashboardConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     log_interval_s: PositiveFloat = 10.0
     """How often `vigil run` logs one status line per camera."""
+
+    def recording(self, camera: str) -> RecordConfig | None:
+        """How `camera` is recorded, or None when it is not: recording is off, or a file is read at detector
+        speed (`realtime: false`) and so has no wall-clock time to record against."""
+        config = self.cameras[camera]
+        record = self.record.overridden_by(config.record)
+        if not record.enabled or (not config.realtime and "://" not in config.url):
+            return None
+        return record
 
 
 def _cross_reference_problems(config: VigilConfig) -> list[str]:
@@ -419,6 +460,16 @@ def _cross_reference_problems(config: VigilConfig) -> list[str]:
         for where, motion in motions.items()
         if motion.enabled and motion.tracked_check_s >= lost_track_s
     ]
+    for name, camera in config.cameras.items():
+        if camera.record is None:
+            continue
+        if "max_disk_gb" in camera.record.model_fields_set:
+            problems.append(f"cameras.{name}.record.max_disk_gb: the disk budget is shared by all cameras; "
+                            "set it in the top-level record")
+        if camera.record.enabled and "enabled" in camera.record.model_fields_set and not camera.realtime \
+                and "://" not in camera.url:
+            problems.append(f"cameras.{name}.record.enabled: a file read at detector speed (realtime: false) has "
+                            "no wall-clock time to record against; set realtime: true or record.enabled: false")
     names = [rule.name for rule in config.rules]
     problems += [f"rules.{i}.name: duplicate rule name {n!r}" for i, n in enumerate(names) if n in names[:i]]
     return problems
@@ -520,6 +571,7 @@ def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
         config.detector.model = resolve(config.detector.model)
     config.storage.database = resolve(config.storage.database)
     config.storage.media_dir = resolve(config.storage.media_dir)
+    config.storage.recordings_dir = resolve(config.storage.recordings_dir)
     for folder in ("datasets_dir", "models_dir", "runs_dir"):
         setattr(config.finetune, folder, resolve(getattr(config.finetune, folder)))
     return config
@@ -550,13 +602,17 @@ def load_config(path: str | Path) -> VigilConfig:
 
 
 def _media_dir_problems(storage: StorageConfig) -> list[str]:
-    """The dashboard serves media: a media_dir over the database's folder would hand out the database and the
+    """The dashboard serves media and footage: a folder over the database's would hand out the database and the
     session key beside it (and with the key, any login)."""
-    media, private = Path(storage.media_dir).resolve(), storage.secret_key.resolve().parent
-    if private != media and media not in private.parents:
-        return []
-    return [f"storage.media_dir: {storage.media_dir!r} contains the database's folder ({private}), which holds the "
-            "database and the dashboard's secret key; keep media in a folder of its own, such as data/media"]
+    private = storage.secret_key.resolve().parent
+    problems = []
+    for field, default in (("media_dir", "data/media"), ("recordings_dir", "data/recordings")):
+        folder = Path(getattr(storage, field)).resolve()
+        if private == folder or folder in private.parents:
+            problems.append(f"storage.{field}: {getattr(storage, field)!r} contains the database's folder "
+                            f"({private}), which holds the database and the dashboard's secret key; keep it in a "
+                            f"folder of its own, such as {default}")
+    return problems
 
 
 def validate_document(raw: Any, path: str | Path) -> VigilConfig:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import supervision as sv
 
 from alerts import AlertEngine, AlertStarted, AlertEnded, AlertStore, AlertWriter
 from alerts.annotation import OperatorView
-from alerts.clips import ClipRecorder
+from alerts.clip_cutter import ClipCutter
+from alerts.footage import Footage
+from alerts.recording_keeper import RecordingKeeper
+from alerts.recording_retention import CameraRetention, Retention, RetentionPolicy
+from alerts.recordings import RecordingIndex
 from alerts.writer import ClipSaved, PurgeExpired
 from alerts.users import UserStore
 from dashboard import DashboardServices
@@ -19,9 +24,11 @@ from detector.placement import detection_devices
 from detector.score_profile import ScoreProfile
 from finetune.registry import BASE_VERSION, ModelRegistry, ModelVersion
 from streamer import CameraReader, CameraState, Frame, HealthMonitor, ReaderSettings
+from streamer.recorder import CameraRecorder, RecorderSettings
+from streamer.stream_clock import StreamClock
 from streamer.source import is_network_url
 from vigil.camera_workers import CameraWorkers
-from vigil.config import CameraConfig, ConfigError, VigilConfig, check_rule_classes
+from vigil.config import CameraConfig, ConfigError, RecordConfig, VigilConfig, check_rule_classes
 from vigil.detection import DetectionStage, build_detector
 from vigil.model_watch import LiveModelWatcher
 from vigil.rule_factory import build_rules, class_thresholds, site_shapes
@@ -45,6 +52,36 @@ def reader_settings(camera: CameraConfig, config: VigilConfig) -> ReaderSettings
         reconnect_max_s=camera.reconnect.max_s,
         reconnect_multiplier=camera.reconnect.multiplier,
     )
+
+
+def recorder_settings(camera: CameraConfig, record: RecordConfig, config: VigilConfig) -> RecorderSettings:
+    """How `camera` is recorded: its main stream, in segments under `storage.recordings_dir`."""
+    return RecorderSettings(
+        url=camera.url,
+        root=Path(config.storage.recordings_dir),
+        segment_s=record.segment_s,
+        loop=camera.loop,
+        open_timeout_s=camera.open_timeout_s,
+        read_timeout_s=camera.read_timeout_s,
+        reconnect_initial_s=camera.reconnect.initial_s,
+        reconnect_max_s=camera.reconnect.max_s,
+        reconnect_multiplier=camera.reconnect.multiplier,
+    )
+
+
+def retention_policy(config: VigilConfig) -> RetentionPolicy:
+    """What `record.retain` and `max_disk_gb` keep, per camera; the newest footage an alert may still claim stays."""
+    clips = config.storage.clips
+    cameras = {}
+    for name, camera in config.cameras.items():
+        record = config.record.overridden_by(camera.record)
+        cameras[name] = CameraRetention(mode=record.mode, days=record.retain.days,
+                                        events_days=record.retain.events_days,
+                                        hold_s=clips.pre_s + 2 * record.segment_s + 60)
+    max_gb = config.record.max_disk_gb
+    return RetentionPolicy(cameras, pre_s=clips.pre_s, post_s=clips.post_s,
+                           max_bytes=None if max_gb is None else int(max_gb * 1e9),
+                           min_free_bytes=int(config.storage.min_free_mb * 1e6))
 
 
 class Pipeline:
@@ -79,17 +116,25 @@ class Pipeline:
         self.writer = AlertWriter(
             self.store, config.storage.media_dir, render=draw, journal_dir=f"{config.storage.database}.journal"
         )
+        self.recordings = RecordingIndex(self.store.engine, Path(config.storage.recordings_dir))
+        recorded = {name: record for name in config.cameras if (record := config.recording(name)) is not None}
         clips = config.storage.clips
-        self.clips = ClipRecorder(
-            config.storage.media_dir,
-            pre_s=clips.pre_s,
-            post_s=clips.post_s,
-            max_clip_s=clips.max_s,
-            fps=max(camera.detect_fps for camera in config.cameras.values()),
-            min_free_mb=config.storage.min_free_mb,
-            on_clip=lambda key, path: self.writer.submit([ClipSaved(key, path)]),
-            render=draw,
+        self.clips = ClipCutter(
+            self.recordings, config.storage.media_dir, on_clip=self._clip_cut, footage_time=self._footage_time,
+            footage_now=self._footage_now, pre_s=clips.pre_s,
+            post_s=clips.post_s, max_s=clips.max_s, min_free_mb=config.storage.min_free_mb,
+            wait_s=max((record.segment_s for record in recorded.values()), default=10.0) + 20,
         )
+        """Cuts each alert's clip from the recordings of its camera."""
+        self.keeper = RecordingKeeper(self.recordings, Retention(self.recordings, retention_policy(config)),
+                                      list(config.cameras), on_indexed=self.clips.footage_reached)
+        self.file_clocks = {name: StreamClock() for name in recorded if not is_network_url(config.cameras[name].url)}
+        """Recorded file cameras: how far each reader has read; the recorder follows, alerts are timed by it."""
+        self.recorders = [
+            CameraRecorder(name, recorder_settings(config.cameras[name], record, config), self.keeper.submit,
+                           file_clock=self.file_clocks.get(name))
+            for name, record in recorded.items()
+        ]
         self.live = LiveHub(render=draw, jpeg_quality=config.dashboard.live_jpeg_quality)
         self.engine = AlertEngine(build_rules(config), self.shapes)
         tracker = config.detector.tracker
@@ -115,7 +160,7 @@ class Pipeline:
         self.readers = [
             CameraReader(
                 name, reader_settings(camera, config), self.detection.board_of(name), self.health,
-                has_active_tracks=self.activity.checker(name),
+                has_active_tracks=self.activity.checker(name), clock=self.file_clocks.get(name),
             )
             for name, camera in config.cameras.items()
         ]
@@ -137,20 +182,33 @@ class Pipeline:
         self.activity.saw(frame.camera, tracked)
         self._on_detections(frame, tracked)
 
+    def _clip_cut(self, key: str, footage: Footage) -> None:
+        self.writer.submit([ClipSaved(key, footage.path, footage.start, footage.end)])
+
     def _on_detections(self, frame: Frame, detections: sv.Detections) -> None:
-        self.clips.add_frame(frame.camera, frame.pts, frame.wall_time, frame.image, detections)
         motion = frame.motion if self.config.dashboard.live_show_motion else ()
         self.live.publish(frame.camera, frame.image, detections, motion)
         events = self.engine.process(frame, detections)
         for event in events:
             if isinstance(event, AlertStarted):
-                self.clips.start_clip(event.alert.key, frame.camera, frame.pts, event.alert.started_at)
+                wall = datetime.fromtimestamp(frame.wall_time, UTC)
+                self.clips.alert_started(event.alert.key, frame.camera, frame.pts, wall)
                 if event.alert.ended_at is not None:
-                    self.clips.end_clip(event.alert.key, frame.pts)
+                    self.clips.alert_ended(event.alert.key, frame.pts, wall)
             elif isinstance(event, AlertEnded):
-                self.clips.end_clip(event.key, event.pts)
+                self.clips.alert_ended(event.key, event.pts, event.ended_at)
         if events:
             self.writer.submit(events)
+
+    def _footage_time(self, camera: str, pts: float, wall: datetime) -> datetime:
+        """When stream time `pts` of `camera` is in its recordings: its file's clock, or else the wall clock."""
+        clock = self.file_clocks.get(camera)
+        return wall if clock is None or clock.epoch is None else clock.wall_at(pts)
+
+    def _footage_now(self, camera: str) -> datetime:
+        """How far `camera`'s recording clock has got: where its file's reader is, or else now."""
+        clock = self.file_clocks.get(camera)
+        return datetime.now(UTC) if clock is None or clock.epoch is None else clock.wall_at(clock.time)
 
     def purge_expired(self) -> None:
         """Ask the writer to apply the retention period, when one is set."""
@@ -162,7 +220,10 @@ class Pipeline:
         if closed:
             log.warning("closed %d alert(s) left open by an earlier run that did not stop cleanly", closed)
         self.writer.start()
+        self.keeper.start()
         self.clips.start()
+        for recorder in self.recorders:
+            recorder.start()
         self.purge_expired()
         self.workers.start()
         self.detection.start()
@@ -186,8 +247,13 @@ class Pipeline:
         self.save_scores()
         closing = self.engine.close_all(datetime.now(UTC))
         for event in closing:
-            self.clips.end_clip(event.key, event.pts)
+            self.clips.alert_ended(event.key, event.pts, event.ended_at)
         self.writer.submit(closing)
+        for recorder in self.recorders:
+            recorder.stop()
+        for recorder in self.recorders:
+            recorder.join(timeout=recorder.settings.open_timeout_s + recorder.settings.read_timeout_s)
+        self.keeper.stop()
         self.clips.stop()
         self.writer.stop()
         self.store.close()

@@ -1,0 +1,164 @@
+"""Recording by stream copy from a real RTSP server (GStreamer), indexed in a real SQLite: a minute, a server
+killed mid-segment and restarted, and footage exported across segments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts.footage import assemble
+from alerts.recording_keeper import RecordingKeeper
+from alerts.recording_retention import CameraRetention, Retention, RetentionPolicy
+from alerts.recordings import Recording, RecordingIndex
+from alerts.store import AlertStore
+from streamer.recorder import CameraRecorder, RecorderSettings
+from streamer.segments import start_from_path
+from tests.rtsp import RtspServer
+from tests.test_store_outage import wait_until
+
+pytestmark = pytest.mark.slow
+
+SEGMENT_S = 5.0
+RECORDED_S = 60.0
+SOURCE = {"codec_name": "h264", "width": 768, "height": 576, "r_frame_rate": "10/1"}
+"""The sample video as the RTSP server sends it: H.264 at its own size and 10 fps, a keyframe a second."""
+GOP_S = 1.0
+
+
+def ffprobe(path: Path) -> dict:
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", "-count_packets", "-show_entries",
+         "format=duration:stream=codec_name,width,height,r_frame_rate,nb_read_packets", str(path)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, f"ffprobe cannot read {path}: {result.stderr}"
+    info = json.loads(result.stdout)
+    return {**info["streams"][0], "duration": float(info["format"]["duration"])}
+
+
+class IndexedFootage:
+    """How far the index reaches, for waiting on it."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.count = 0
+
+    def reached(self, camera: str, end: datetime) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait_for(self, condition, what: str, timeout_s: float) -> None:
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout_s):
+                pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+@dataclass(frozen=True)
+class Session:
+    index: RecordingIndex
+    before_kill: list[Recording]
+    killed: Recording
+    after_restart: list[Recording]
+    recording_started: datetime
+
+
+@pytest.fixture(scope="module")
+def session(sample_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """A minute of an RTSP camera recorded in 5 s segments, then its server killed mid-segment and restarted."""
+    folder = tmp_path_factory.mktemp("recording")
+    store = AlertStore(folder / "vigil.db")
+    index = RecordingIndex(store.engine, folder / "recordings")
+    footage = IndexedFootage()
+    keeper = RecordingKeeper(index, Retention(index, RetentionPolicy({"door": CameraRetention(days=None)})),
+                             ["door"], on_indexed=footage.reached)
+    server = RtspServer(sample_video)
+    server.start()
+    recorder = CameraRecorder("door", RecorderSettings(
+        server.url, index.root, segment_s=SEGMENT_S, open_timeout_s=6, read_timeout_s=3, reconnect_initial_s=0.2,
+        reconnect_max_s=1), keeper.submit)
+    keeper.start()
+    started = datetime.now(UTC)
+    recorder.start()
+
+    def recorded() -> list[Recording]:
+        return index.between("door", started - timedelta(hours=1), started + timedelta(hours=1))
+
+    try:
+        footage.wait_for(lambda: recorded() and (recorded()[-1].end - recorded()[0].start).total_seconds()
+                         >= RECORDED_S, "a minute of recording", RECORDED_S + 30)
+        # The next segment opens as the last one is handed over: killing the server now is mid-segment.
+        wait_until(lambda: recorder.status().recording, "the next segment to open")
+        before_kill = recorded()
+        server.kill()
+        footage.wait_for(lambda: len(recorded()) > len(before_kill), "the killed segment to be indexed", 20)
+        killed = recorded()[len(before_kill)]
+        server.start()
+        footage.wait_for(lambda: len(recorded()) >= len(before_kill) + 3, "two segments after the restart", 60)
+        after = recorded()[len(before_kill) + 1:]
+        yield Session(index, before_kill, killed, after, started)
+    finally:
+        recorder.stop()
+        recorder.join(timeout=15)
+        server.kill()
+        keeper.stop()
+        store.close()
+
+
+def test_a_minute_of_segments_tiles_the_time_with_no_gap_or_overlap(session: Session) -> None:
+    segments = session.before_kill
+    assert (segments[-1].end - segments[0].start).total_seconds() >= RECORDED_S
+    assert (segments[0].start - session.recording_started).total_seconds() < SEGMENT_S + 5, (
+        "recording starts within a segment (and the stream's probe) of the recorder's start")
+    for previous, current in zip(segments, segments[1:]):
+        assert abs((current.start - previous.end).total_seconds()) < 0.002, (previous, current)
+    for segment in segments[1:-1]:
+        assert SEGMENT_S - 0.01 <= (segment.end - segment.start).total_seconds() <= SEGMENT_S + GOP_S + 0.01
+        assert segment.keyframes[0] == 0.0, "every segment starts on a keyframe"
+
+
+def test_ffprobe_reads_every_segment_at_the_sources_rate_and_size(session: Session) -> None:
+    for segment in [*session.before_kill, session.killed, *session.after_restart]:
+        path = session.index.file(segment)
+        info = ffprobe(path)
+        assert {key: info[key] for key in SOURCE} == SOURCE, path
+        assert (segment.codec, segment.width, segment.height) == ("h264", 768, 576)
+        frames = int(info["nb_read_packets"])
+        assert abs(frames - 10 * (segment.end - segment.start).total_seconds()) <= 1, (path, frames)
+        assert segment.bytes == path.stat().st_size
+
+
+def test_a_server_killed_mid_segment_leaves_a_valid_segment_a_gap_and_recording_resumes(session: Session) -> None:
+    killed, resumed = session.killed, session.after_restart[0]
+    assert ffprobe(session.index.file(killed))["duration"] > 0
+    assert killed.start == session.before_kill[-1].end, "the killed segment followed on from the last"
+    assert (killed.end - killed.start).total_seconds() < SEGMENT_S + GOP_S
+    gap = (resumed.start - killed.end).total_seconds()
+    assert gap > 0.5, "the outage shows in the index as a gap"
+    assert len(session.after_restart) >= 2 and all(ffprobe(session.index.file(s))["duration"] > 0
+                                                    for s in session.after_restart)
+    open_parts = [start_from_path(part) for part in session.index.root.rglob("*.part")]
+    newest = session.after_restart[-1].end - timedelta(milliseconds=1)  # names hold milliseconds
+    assert all(start >= newest for start in open_parts), "no half-written file is left behind"
+
+
+def test_an_export_across_segments_is_one_mp4_of_the_asked_length(session: Session, tmp_path: Path) -> None:
+    segments = session.before_kill
+    start = segments[1].start + timedelta(seconds=2.5)
+    end = segments[4].start + timedelta(seconds=1.5)
+    footage = assemble(session.index, "door", start, end, tmp_path / "export.mp4")
+    info = ffprobe(footage.path)
+    assert {key: info[key] for key in SOURCE} == SOURCE
+    asked = (end - start).total_seconds()
+    assert start - timedelta(seconds=GOP_S) <= footage.start <= start, "it starts on the keyframe before the start"
+    assert abs(info["duration"] - (end - footage.start).total_seconds()) <= GOP_S
+    assert abs(int(info["nb_read_packets"]) - 10 * (end - footage.start).total_seconds()) <= 1
+    assert asked <= footage.duration_s <= asked + GOP_S + 0.1
+    assert footage.segments == 4
