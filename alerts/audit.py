@@ -1,4 +1,5 @@
-"""The audit log of account changes: who did what to which user and when, in the database and on `vigil.audit`."""
+"""The audit log: who changed which account, or exported which camera's footage, and when; in the database and on
+`vigil.audit`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class AccountAction(StrEnum):
     ENABLE = "enable"
     DELETE = "delete"
     PASSWORD = "set-password"
+    EXPORT = "export"
+    """Footage of a camera downloaded: the target is the camera, the detail the time range."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +44,21 @@ class AuditEntry:
     detail: str = ""
 
     def text(self) -> str:
-        return f"{self.actor}: {self.action} user {self.target}" + (f" ({self.detail})" if self.detail else "")
+        what = "camera" if self.action is AccountAction.EXPORT else "user"
+        return f"{self.actor}: {self.action} {what} {self.target}" + (f" ({self.detail})" if self.detail else "")
 
 
 def add_entry(session: Session, entry: AuditEntry) -> None:
     """Add `entry` to the transaction that makes the change, so that both are stored or neither."""
     session.add(AuditRow(at=entry.at, actor=entry.actor, action=str(entry.action), target=entry.target,
                          detail=entry.detail))
+
+
+def record(engine: Engine, entry: AuditEntry) -> None:
+    """Store an entry that goes with no other change (an export), then log it."""
+    with Session(engine) as session, session.begin():
+        add_entry(session, entry)
+    announce(entry)
 
 
 def announce(entry: AuditEntry) -> None:

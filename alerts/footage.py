@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -39,11 +40,13 @@ class Footage:
         return (self.end - self.start).total_seconds()
 
 
-def assemble(index: RecordingIndex, camera: str, start: datetime, end: datetime, out: Path) -> Footage:
+def assemble(index: RecordingIndex, camera: str, start: datetime, end: datetime, out: Path,
+             progress: Callable[[int, int], None] = lambda done, total: None) -> Footage:
     """Write the camera's recorded video over [start, end) to `out` (MP4, moov first, so it plays as it loads).
 
     Gaps in the recording stay gaps in time (the last picture holds). Footage stops early where the stream's
-    format changes (codec or size), which one MP4 track cannot hold. Raises NoFootage when nothing overlaps.
+    format changes (codec or size), which one MP4 track cannot hold. `progress(done, total)` follows the
+    segments. Raises NoFootage when nothing overlaps.
     """
     recordings = index.between(camera, start, end)
     if not recordings:
@@ -54,7 +57,7 @@ def assemble(index: RecordingIndex, camera: str, start: datetime, end: datetime,
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     try:
-        footage_end, used = _remux(index, recordings, footage_start, keyframe_s, end, part)
+        footage_end, used = _remux(index, recordings, footage_start, keyframe_s, end, part, progress)
         part.replace(out)
     finally:
         part.unlink(missing_ok=True)
@@ -68,7 +71,7 @@ def _keyframe_at_or_before(recording: Recording, at: datetime) -> float:
 
 
 def _remux(index: RecordingIndex, recordings: list[Recording], footage_start: datetime, skip_s: float,
-           end: datetime, part: Path) -> tuple[datetime, int]:
+           end: datetime, part: Path, progress: Callable[[int, int], None]) -> tuple[datetime, int]:
     first = recordings[0]
     output = av.open(str(part), "w", format="mp4", options={"movflags": "+faststart"})
     output.metadata["creation_time"] = footage_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -114,6 +117,7 @@ def _remux(index: RecordingIndex, recordings: list[Recording], footage_start: da
                         last_dts = dts
                         footage_end = max(footage_end, recording.start + timedelta(seconds=pts_s + duration_s))
             used += 1
+            progress(used, len(recordings))
     except BaseException:
         with contextlib.suppress(av.error.FFmpegError):
             output.close()

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
 
 from alerts import AlertNotFound
 from finetune.registry import RegistryError
@@ -16,7 +16,9 @@ from dashboard.filters import SqlIntConverter
 from dashboard.json_bodies import BoundedJSONProvider
 from dashboard.proxies import TrustedProxies
 from dashboard.present import utc_text
+from dashboard.recordings_views import register_recordings
 from dashboard.throttle import LoginThrottle
+from dashboard.time_range import BadRange
 
 __all__ = ["DashboardServices", "DashboardSettings", "create_app", "largest_request_body"]
 
@@ -51,11 +53,14 @@ def create_app(settings: DashboardSettings, services: DashboardServices) -> Flas
     )
     for blueprint in (auth.bp, alerts_views.bp, cameras_views.bp, api.bp, media.bp, users_views.bp):
         app.register_blueprint(blueprint)
+    if services.recordings is not None:
+        register_recordings(app, services.recordings)
     app.add_template_filter(utc_text, "utc")
     app.add_template_global(media.alert_media_url)
     app.register_error_handler(HTTPException, _error_response)
     app.register_error_handler(AlertNotFound, lambda error: _error_response(NotFound(str(error))))
     app.register_error_handler(RegistryError, lambda error: _error_response(InternalServerError(str(error))))
+    app.register_error_handler(BadRange, lambda error: _error_response(BadRequest(str(error))))
     return app
 
 
@@ -67,7 +72,9 @@ def largest_request_body(app: Flask) -> int:
 
 
 def _error_response(error: HTTPException) -> Any:
-    """JSON `{"error": …}` under /api/, an HTML page elsewhere, with the error's status."""
+    """JSON `{"error": …}` under /api/, an HTML page elsewhere, with the error's status and headers (Retry-After,
+    Allow)."""
+    headers = [(name, value) for name, value in error.get_headers() if name != "Content-Type"]
     if request.path.startswith("/api/"):
-        return jsonify(error=error.description), error.code
-    return render_template("error.html", error=error), error.code
+        return jsonify(error=error.description), error.code, headers
+    return render_template("error.html", error=error), error.code, headers

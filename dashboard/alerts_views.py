@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
-from alerts import AlertNotFound, AlertStatus, InvalidTransition, Severity
+from alerts import Alert, AlertNotFound, AlertStatus, InvalidTransition, Severity
 from alerts.users import Role
 from dashboard.actions import BadAction, apply_action
 from dashboard.auth import role_required
@@ -17,6 +17,7 @@ from dashboard.chart import chart_start, hourly_chart
 from dashboard.context import services, settings
 from dashboard.filters import MAX_SQL_INT, AlertFilters, is_sql_int, query_int, request_filters
 from dashboard.queries import count_alerts, starts_since
+from dashboard.time_range import TimeRange
 
 bp = Blueprint("alerts", __name__)
 MAX_SELECTED = 500
@@ -56,7 +57,7 @@ def alert_list() -> str:
 def alert_detail(alert_id: int) -> str:
     store = services().store
     alert = store.get(alert_id)
-    return render_template("alert.html", alert=alert, actions=store.actions(alert_id))
+    return render_template("alert.html", alert=alert, actions=store.actions(alert_id), clip_span=_clip_span(alert))
 
 
 @bp.post("/alerts/<int:alert_id>/actions")
@@ -103,3 +104,10 @@ def _page_url(page: int) -> str:
     """This list, with the same filters, at another page."""
     return url_for("alerts.alert_list", **(request.args.to_dict() | {"page": str(page)}))
 
+
+def _clip_span(alert: Alert) -> TimeRange | None:
+    """Where the alert's clip really starts and ends (from its details), if the store noted it."""
+    try:
+        return TimeRange(*(datetime.fromisoformat(alert.details[key]) for key in ("clip_from", "clip_to")))
+    except (KeyError, TypeError, ValueError):
+        return None

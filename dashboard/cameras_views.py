@@ -1,4 +1,4 @@
-"""The camera health page."""
+"""The camera health page, with links to each camera's recordings."""
 
 from __future__ import annotations
 
@@ -21,4 +21,4 @@ def camera_list() -> str:
     source = services()
     scores = {} if source.scores is None else source.scores()
     charts = [score_chart(name, s, source.rule_thresholds.get(name, ())) for name, s in scores.items()]
-    return render_template("cameras.html", cameras=cameras, score_charts=charts)
+    return render_template("cameras.html", cameras=cameras, configured=source.cameras, score_charts=charts)

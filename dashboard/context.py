@@ -10,14 +10,17 @@ from pathlib import Path
 from flask import current_app
 
 from alerts import AlertStore
+from alerts.recordings import RecordingIndex
 from alerts.users import UserStore
 from dashboard.proxies import Network
 from detector.score_profile import ClassScores, RuleThreshold
 from streamer import CameraHealth
+from streamer.recorder import RecorderStatus
 
 HealthSource = Callable[[], Mapping[str, CameraHealth] | None]
 MetricsSource = Callable[[], Iterable[str] | None]
 ScoreSource = Callable[[], Mapping[str, ClassScores]]
+RecorderSource = Callable[[], Mapping[str, RecorderStatus]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,8 @@ class DashboardSettings:
 
 @dataclass(frozen=True, slots=True)
 class DashboardServices:
-    """The parts of Vigil the dashboard works with; `health` and `metrics` are None without a running pipeline."""
+    """The parts of Vigil the dashboard works with; `health`, `metrics` and `recorder_status` are None without a
+    running pipeline."""
 
     store: AlertStore
     users: UserStore
@@ -78,6 +82,12 @@ class DashboardServices:
     """The model's recent score distribution per class, over every camera."""
     rule_thresholds: Mapping[str, list[RuleThreshold]] = field(default_factory=dict)
     """Per class, the enabled rules on it and the score each asks for."""
+    cameras: tuple[str, ...] = ()
+    """The configured cameras: their recordings can be browsed whether or not the pipeline runs."""
+    recordings: RecordingIndex | None = None
+    """The recordings index; None leaves out the recordings pages."""
+    recorder_status: RecorderSource | None = None
+    """Each recorded camera's recorder, while the pipeline runs."""
 
     def camera_health(self) -> Mapping[str, CameraHealth] | None:
         return None if self.health is None else self.health()

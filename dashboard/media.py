@@ -7,7 +7,7 @@ import mimetypes
 import os
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from flask import Blueprint, Response, abort, request, send_file, url_for
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
@@ -30,9 +30,16 @@ def alert_media(alert_id: int, kind: str) -> Response:
     file = _open_media(Path(path), settings().media_dir)
     if file is None:
         abort(404, description=f"the {kind} of alert {alert_id} is not in the media folder")
+    return send_open_file(file, mimetypes.guess_type(path)[0] or "application/octet-stream")
+
+
+def send_open_file(file: BinaryIO, mimetype: str, download_name: str | None = None) -> Response:
+    """Send an open file (closed once sent) with HTTP Range and conditional requests; as an attachment named
+    `download_name` if given, else to be shown in the browser."""
     facts = os.fstat(file.fileno())
-    response = send_file(file, mimetype=mimetypes.guess_type(path)[0] or "application/octet-stream",
-                         etag=f"{facts.st_mtime_ns:x}-{facts.st_size:x}", last_modified=facts.st_mtime, max_age=0)
+    response = send_file(file, mimetype=mimetype, as_attachment=download_name is not None,
+                         download_name=download_name, etag=f"{facts.st_mtime_ns:x}-{facts.st_size:x}",
+                         last_modified=facts.st_mtime, max_age=0)
     response.content_length = facts.st_size  # Werkzeug knows a size only for paths; ranges need it
     try:
         return response.make_conditional(request, accept_ranges=True, complete_length=facts.st_size)

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from alerts import Alert, AlertStore, Severity
+from alerts.recordings import RecordingIndex
 from alerts.users import Role, UserStore
 from dashboard import DashboardServices, DashboardSettings, create_app
 
@@ -70,7 +71,9 @@ class Site:
 
 
 def build_site(tmp_path: Path, users_db: Path, health=None, metrics=None, scores=None, rule_thresholds=None,
+               cameras: tuple[str, ...] = (), recordings_dir: Path | None = None, recorder_status=None,
                **settings: Any) -> Site:
+    """The dashboard on a copy of `users_db`; given `recordings_dir`, with the recordings pages on an index there."""
     database = tmp_path / "vigil.db"
     tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copy(users_db, database)
@@ -81,7 +84,9 @@ def build_site(tmp_path: Path, users_db: Path, health=None, metrics=None, scores
     app = create_app(
         DashboardSettings(secret_key=b"a test secret key of 32 bytes!!!", media_dir=media_dir, **settings),
         DashboardServices(store=store, users=users, health=health, metrics=metrics, scores=scores,
-                          rule_thresholds=rule_thresholds or {}),
+                          rule_thresholds=rule_thresholds or {}, cameras=cameras,
+                          recordings=None if recordings_dir is None else RecordingIndex(store.engine, recordings_dir),
+                          recorder_status=recorder_status),
     )
     return Site(app, store, users, media_dir)
 

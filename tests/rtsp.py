@@ -33,7 +33,9 @@ class RtspServerError(RuntimeError):
 class RtspServer:
     """tests/rtsp_server.py run by the system python; can be killed and started again on the same port.
 
-    With `sub_path` and `sub_width` it also serves the video scaled to that width at `sub_url`.
+    With `sub_path` and `sub_width` it also serves the video scaled to that width at `sub_url`. With `passthrough`
+    an H.264 MP4 is sent as it is (no re-encode, almost no CPU); with `mounts` it is served at `urls`, PATH0 …
+    PATH{mounts-1}, each its own stream, and `url` is the first.
     """
 
     def __init__(
@@ -44,20 +46,36 @@ class RtspServer:
         ready_timeout_s: float = 20.0,
         sub_path: str | None = None,
         sub_width: int | None = None,
+        passthrough: bool = False,
+        mounts: int | None = None,
     ) -> None:
         assert (sub_path is None) == (sub_width is None), "a sub-stream needs both its path and its width"
+        assert not (passthrough and sub_path), "a sub-stream is scaled, so it cannot be passed through"
         self.video = video
         self.port = port or free_port()
         self.path = path
         self.ready_timeout_s = ready_timeout_s
         self.sub_path = sub_path
         self.sub_width = sub_width
+        self.passthrough = passthrough
+        self.mounts = mounts
         self._process: subprocess.Popen[str] | None = None
         self._stderr = None
 
     @property
+    def urls(self) -> list[str]:
+        paths = [f"{self.path}{i}" for i in range(self.mounts)] if self.mounts else [self.path]
+        return [f"rtsp://127.0.0.1:{self.port}{path}" for path in paths]
+
+    @property
     def url(self) -> str:
-        return f"rtsp://127.0.0.1:{self.port}{self.path}"
+        return self.urls[0]
+
+    @property
+    def pid(self) -> int:
+        """The server process's id, e.g. to measure its CPU apart from the client's."""
+        assert self._process is not None, "not running"
+        return self._process.pid
 
     @property
     def sub_url(self) -> str:
@@ -73,6 +91,10 @@ class RtspServer:
         command = [str(SYSTEM_PYTHON), str(SERVER_SCRIPT), "--port", str(self.port), "--path", self.path]
         if self.sub_path is not None:
             command += ["--sub-path", self.sub_path, "--sub-width", str(self.sub_width)]
+        if self.passthrough:
+            command.append("--passthrough")
+        if self.mounts:
+            command += ["--mounts", str(self.mounts)]
         self._process = subprocess.Popen(
             [*command, "--video", str(self.video)],
             stdout=subprocess.PIPE,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -31,3 +33,24 @@ def test_bench_script_runs_its_smoke_mode(script: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip(), "a benchmark prints its numbers"
+
+
+@pytest.mark.slow
+def test_recording_bench_measures_the_recorder_and_the_clip_path(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "bench/recording.py", "--smoke", "--json", str(tmp_path / "recording.json")], cwd=ROOT,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = re.search(r"^recording 1 x 180p: ([\d.]+) % of a core per camera, ([\d.]+) GB/hour per camera, "
+                        r"(-?[\d.]+) MB RSS per camera$", result.stdout, re.MULTILINE)
+    assert printed, result.stdout
+    assert re.search(r"^clip path 1 x 180p .*: ([\d.]+) % of a core per camera", result.stdout, re.MULTILINE)
+    numbers = json.loads((tmp_path / "recording.json").read_text())
+    recording, clip_path = numbers["recording"], numbers["clip_path"]
+    assert 0 < recording["cpu_percent_per_camera"] < 100
+    assert recording["bytes_per_hour_per_camera"] > 0 and recording["segments"] >= 1
+    assert recording["probed_segment"]["codec"] == "h264" and recording["probed_segment"]["packets"] > 0
+    assert float(printed[1]) == pytest.approx(recording["cpu_percent_per_camera"], abs=0.05)
+    assert clip_path["cpu_percent_per_camera"] > 0 and clip_path["clips"] >= 1
+    assert clip_path["clip_bytes_per_hour_per_camera"] > 0

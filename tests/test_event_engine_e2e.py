@@ -47,7 +47,7 @@ def scene_config(video: Path, tmp_path: Path, realtime: bool) -> dict:
              "min_count": 2, "min_duration_s": 2, "cooldown_s": 5, "min_score": 0.5},
         ],
         "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media"),
-                    "clips": {"pre_s": 2, "post_s": 1}},
+                    "recordings_dir": str(tmp_path / "recordings"), "clips": {"pre_s": 2, "post_s": 1}},
         "log_interval_s": 5,
     }
 
@@ -64,7 +64,8 @@ def vigil_run(config: Path, *args: str) -> list[str]:
 
 def ffprobe(path: str) -> dict:
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", "-show_entries", "format=duration:stream=codec_name,pix_fmt", path],
+        ["ffprobe", "-v", "error", "-of", "json", "-count_packets", "-show_entries",
+         "format=duration:stream=codec_name,pix_fmt,width,height,r_frame_rate,nb_read_packets", path],
         capture_output=True, text=True, check=True, timeout=30,
     )
     info = json.loads(result.stdout)
@@ -89,10 +90,14 @@ def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_vi
         assert alert["ended_at"] is not None
         assert alert["clip_path"], f"alert {alert['id']} ({alert['rule']}) has no clip"
         clip = ffprobe(alert["clip_path"])
-        assert (clip["codec_name"], clip["pix_fmt"]) == ("h264", "yuv420p")
-        assert clip["duration"] >= 1.0, "pre-roll and alert; the stop cuts the 1 s after the end of alerts still open"
-        durations.append(clip["duration"])
-    assert max(durations) >= 2.8, "an alert that ended during the run has 2 s before and 1 s after"
+        assert (clip["codec_name"], clip["pix_fmt"], clip["width"], clip["height"]) == ("h264", "yuv420p", 768, 576)
+        assert clip["r_frame_rate"] == "10/1", "the camera's own 10 fps, not the detect rate's 5"
+        covered = json.loads(alert["details"])
+        seconds = (datetime.fromisoformat(covered["clip_to"]) - datetime.fromisoformat(covered["clip_from"]))
+        assert abs(int(clip["nb_read_packets"]) - 10 * seconds.total_seconds()) <= 1, "every frame it covers"
+        assert seconds.total_seconds() >= 1.0, "pre-roll and alert; the stop cuts alerts still open"
+        durations.append(seconds.total_seconds())
+    assert max(durations) >= 3.0, "an alert that ended during the run has 2 s before and 1 s after"
     for crossing in by_rule["crossing"]:
         assert crossing["started_at"] == crossing["ended_at"], "a crossing is instantaneous"
         assert crossing["line"] == "midline" and json.loads(crossing["details"])["direction"] in ("in", "out")
@@ -138,6 +143,12 @@ def test_kill_9_loses_no_written_alert_and_the_next_start_closes_open_ones(sampl
     assert f"closed {len(left_open)} alert(s) left open by an earlier run" in restart.stderr
     closed = {a["id"]: a for a in rows(database)}
     assert all(closed[i]["ended_at"] is not None for i in left_open)
+    # The segment being written at the kill is salvaged: every recorded file is indexed and whole, none half-written.
+    recordings = tmp_path / "recordings"
+    indexed = {recordings / r["path"] for r in rows(database, "SELECT path FROM recordings")}
+    assert indexed and indexed == set(recordings.rglob("*.mp4"))
+    assert not list(recordings.rglob("*.part"))
+    assert all(ffprobe(str(path))["duration"] > 0 for path in indexed)
     notes = rows(database, "SELECT alert_id, actor, action, note FROM alert_actions WHERE action = 'closed'")
     assert {n["alert_id"] for n in notes} >= set(left_open)
     assert all(n["actor"] == "system" and "Vigil stopped without ending it" in n["note"] for n in notes)

@@ -14,6 +14,7 @@ from pathlib import Path
 from streamer.redaction import RedactingFilter
 from vigil.alerts_cli import add_alert_commands
 from vigil.finetune_cli import add_finetune_commands
+from vigil.recordings_cli import add_recordings_commands
 from vigil.users_cli import add_user_commands
 from vigil.config import ConfigError, check_rule_classes, load_config, report_problems
 
@@ -123,6 +124,9 @@ def _stop_on_signals() -> threading.Event:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from alerts import AlertStore
+    from alerts.recordings import RecordingIndex
+    from alerts.users import UserStore
+    from dashboard import DashboardServices
     from vigil.web import DashboardServer, announce_first_admin, build_dashboard
 
     try:
@@ -131,11 +135,13 @@ def _dashboard(args: argparse.Namespace) -> int:
         return report_problems(args.config, error.problems)
     store = AlertStore(config.storage.database)
     announce_first_admin(store)
-    app = build_dashboard(config, Path(args.config), store)
+    recordings = RecordingIndex(store.engine, Path(config.storage.recordings_dir))
+    services = DashboardServices(store, UserStore(store.engine), cameras=tuple(config.cameras), recordings=recordings)
+    app = build_dashboard(config, Path(args.config), store, services=services)
     server = DashboardServer(app, config.dashboard)
     stop = _stop_on_signals()
     server.start()
-    log.info("dashboard alone: alerts can be reviewed; live video needs `vigil run`")
+    log.info("dashboard alone: alerts and recordings can be reviewed; live video needs `vigil run`")
     stop.wait()
     server.stop()
     store.close()
@@ -163,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alert_commands(commands)
     add_user_commands(commands)
     add_finetune_commands(commands)
+    add_recordings_commands(commands)
     return parser
 
 

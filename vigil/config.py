@@ -422,13 +422,9 @@ class VigilConfig(_Section):
     """How often `vigil run` logs one status line per camera."""
 
     def recording(self, camera: str) -> RecordConfig | None:
-        """How `camera` is recorded, or None when it is not: recording is off, or a file is read at detector
-        speed (`realtime: false`) and so has no wall-clock time to record against."""
-        config = self.cameras[camera]
-        record = self.record.overridden_by(config.record)
-        if not record.enabled or (not config.realtime and "://" not in config.url):
-            return None
-        return record
+        """How `camera` is recorded, or None when recording is off for it."""
+        record = self.record.overridden_by(self.cameras[camera].record)
+        return record if record.enabled else None
 
 
 def _cross_reference_problems(config: VigilConfig) -> list[str]:
@@ -460,16 +456,11 @@ def _cross_reference_problems(config: VigilConfig) -> list[str]:
         for where, motion in motions.items()
         if motion.enabled and motion.tracked_check_s >= lost_track_s
     ]
-    for name, camera in config.cameras.items():
-        if camera.record is None:
-            continue
-        if "max_disk_gb" in camera.record.model_fields_set:
-            problems.append(f"cameras.{name}.record.max_disk_gb: the disk budget is shared by all cameras; "
-                            "set it in the top-level record")
-        if camera.record.enabled and "enabled" in camera.record.model_fields_set and not camera.realtime \
-                and "://" not in camera.url:
-            problems.append(f"cameras.{name}.record.enabled: a file read at detector speed (realtime: false) has "
-                            "no wall-clock time to record against; set realtime: true or record.enabled: false")
+    problems += [
+        f"cameras.{name}.record.max_disk_gb: the disk budget is shared by all cameras; set it in the top-level record"
+        for name, camera in config.cameras.items()
+        if camera.record is not None and "max_disk_gb" in camera.record.model_fields_set
+    ]
     names = [rule.name for rule in config.rules]
     problems += [f"rules.{i}.name: duplicate rule name {n!r}" for i, n in enumerate(names) if n in names[:i]]
     return problems

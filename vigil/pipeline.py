@@ -269,10 +269,13 @@ class Pipeline:
             log.warning("could not save the score profile to %s: %s", self.config.storage.score_profile, error)
 
     def dashboard_services(self) -> DashboardServices:
-        """What the dashboard reads from a running pipeline: the store, users, camera health, detector metrics."""
+        """What the dashboard reads from a running pipeline: the store, users, camera health, detector metrics,
+        the recordings and each recorder's state."""
         return DashboardServices(
             self.store, UserStore(self.store.engine), self.health.snapshot, self._metric_lines,
             scores=self.scores.summary, rule_thresholds=class_thresholds(self.config),
+            cameras=tuple(self.config.cameras), recordings=self.recordings,
+            recorder_status=lambda: {recorder.camera: recorder.status() for recorder in self.recorders},
         )
 
     def _metric_lines(self) -> list[str]:
@@ -292,6 +295,17 @@ class Pipeline:
             "# TYPE vigil_camera_worker_overflow_total counter",
             *(f'vigil_camera_worker_overflow_total{{camera="{camera}"}} {self.workers.overflowed[camera]}'
               for camera in self.config.cameras),
+        ]
+        recorders = [recorder.status() for recorder in self.recorders]
+        lines += [
+            "# TYPE vigil_recording_active gauge",
+            *(f'vigil_recording_active{{camera="{r.camera}"}} {int(r.recording)}' for r in recorders),
+            "# TYPE vigil_recording_segments_total counter",
+            *(f'vigil_recording_segments_total{{camera="{r.camera}"}} {r.segments}' for r in recorders),
+            "# TYPE vigil_recording_bytes_total counter",
+            *(f'vigil_recording_bytes_total{{camera="{r.camera}"}} {r.bytes}' for r in recorders),
+            "# TYPE vigil_recording_unindexed_total counter",
+            f"vigil_recording_unindexed_total {self.keeper.overflowed}",
         ]
         return lines
 
