@@ -11,7 +11,8 @@ the other on the same streams, for the same time after a warm-up:
   sub-stream; the clip path minus this is what its ring and clips cost.
 
 CPU is this process's CPU time over the window, per camera, in % of one core; RSS is the peak growth over the
-RSS before the run, per camera.
+window from the RSS before the run, per camera, with the heap freed during warm-up (stream probing) given back
+to the OS first.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def measure(workers: list[threading.Thread], ready: Callable[[], bool], stop: Ca
             stop()
             sys.exit(f"the cameras were not all running {READY_TIMEOUT_S:g} s after the warm-up")
         time.sleep(0.05)
+    give_back_freed_memory()  # what opening the streams (probing them) used and freed
     wall, own, busy, served = time.monotonic(), time.process_time(), machine_busy_s(), server_cpu_s(server)
     peak_rss = me.memory_info().rss
     while time.monotonic() < wall + args.seconds:

@@ -170,10 +170,11 @@ class CameraRecorder(threading.Thread):
         with open_input(self.settings.url, self.settings.open_timeout_s, self.settings.read_timeout_s) as container:
             stream = container.streams.video[0]
             codec = stream.codec_context.name
-            self._reencoding = codec not in COPYABLE_CODECS
-            if self._reencoding:
+            reencoding = codec not in COPYABLE_CODECS
+            if reencoding and not self._reencoding:
                 log.warning("camera %s sends %s, which browsers cannot play: recording re-encodes it to H.264, "
                             "which costs CPU; set the camera to H.264 to record by stream copy", self.camera, codec)
+            self._reencoding = reencoding
             frame_s = float(1 / stream.average_rate) if stream.average_rate else 0.1
             anchor: _Anchor | None = None
             last_pts_s = 0.0

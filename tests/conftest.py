@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +18,33 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "samples" / "vtest.avi"
 TEST_IMGSZ = 416
 """Small inference size: ~2x faster than 640 on CPU; at 320 the sample scene's people are barely found."""
+BACKGROUND_RECORDING = pytest.StashKey[tuple[subprocess.Popen, Path, Path]]()
+"""The process recording a minute of RTSP for tests/test_recording.py, its folder, its log."""
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the minute of RTSP recording tests/test_recording.py checks, so that it runs while other tests do."""
+    if session.config.option.collectonly or not SAMPLE_VIDEO.is_file() \
+            or not any(item.path.name == "test_recording.py" for item in session.items):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="vigil-background-recording-"))
+    log = folder / "recording.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "tests.background_recording", str(SAMPLE_VIDEO), str(folder)],
+                                   cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)  # its RTSP server goes with it (killpg below)
+    session.config.stash[BACKGROUND_RECORDING] = (process, folder, log)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    started = session.config.stash.get(BACKGROUND_RECORDING, None)
+    if started is None:
+        return
+    process, folder, _log = started
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

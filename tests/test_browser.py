@@ -17,6 +17,7 @@ import yaml
 from bench.site_scene import PACKAGE_CLASS, package_scene, write_labelled_clip
 from finetune.dataset import LabelBox, Sample, SiteDataset
 from tests.conftest import ROOT, TEST_IMGSZ
+from tests.test_store_outage import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,9 @@ def running_vigil(sample_video, write_config, tmp_path):
         "detector": {"model": "default", "imgsz": TEST_IMGSZ, "device": "cpu"},
         "rules": [{"name": "seen", "kind": "presence", "classes": ["person"], "min_score": 0.35,
                    "min_duration_s": 1, "cooldown_s": 5}],
-        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media")},
+        "record": {"segment_s": 2},
+        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media"),
+                    "recordings_dir": str(tmp_path / "recordings"), "clips": {"pre_s": 1, "post_s": 1}},
         "dashboard": {"port": 0},
     })
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "VIGIL_PASSWORD": PASSWORD}
@@ -64,6 +67,18 @@ def running_vigil(sample_video, write_config, tmp_path):
     drain.join(timeout=10)
     assert process.returncode == 0
     assert not [line for line in later if "Traceback" in line or "exception" in line], "a clean shutdown"
+
+
+def clip_of(database: Path, alert_id: int) -> str | None:
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT clip_path FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0]
+
+
+def plays(page, video) -> None:
+    """The video element plays: its current time moves on (muted, so autoplay rules allow it)."""
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    page.wait_for_function("v => v.currentTime > 0.5 && !v.paused && !v.error", arg=video.element_handle(),
+                           timeout=30_000)
 
 
 @pytest.fixture
@@ -126,6 +141,16 @@ def test_an_operator_acknowledges_an_alert_and_an_admin_draws_a_zone(running_vig
     assert (actor, action) == ("olga", "acknowledged")
     assert note == "seen on camera, <b>checked</b>"
     assert page.locator("text=seen on camera, <b>checked</b>").count() >= 1, "the note is shown as text, escaped"
+
+    # The alert's clip is the camera's own video, cut from the recordings: it plays in the browser.
+    wait_until(lambda: clip_of(database, alert_id), "the alert's clip", timeout_s=60)
+    page.reload()
+    plays(page, page.locator("video.clip"))
+    assert page.locator("figcaption:has-text('it starts on a keyframe')").is_visible()
+    page.click("text=Play the recording around this alert")
+    page.wait_for_url(re.compile(rf"{re.escape(url)}/cameras/lobby/recordings\?"))
+    plays(page, page.locator("video[data-player]"))
+    page.screenshot(path=str(ARTIFACTS / "recordings.png"), full_page=True)
 
     page.click("button:has-text('Log out')")
     page.goto(f"{url}/zones/lobby")

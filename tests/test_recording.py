@@ -1,11 +1,13 @@
 """Recording by stream copy from a real RTSP server (GStreamer), indexed in a real SQLite: a minute, a server
-killed mid-segment and restarted, and footage exported across segments."""
+killed mid-segment and restarted, and footage exported across segments.
+
+The minute is recorded by tests/background_recording.py in a process of its own, started as the session starts
+(tests/conftest.py), so the other tests run meanwhile."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,19 +16,14 @@ from pathlib import Path
 import pytest
 
 from alerts.footage import assemble
-from alerts.recording_keeper import RecordingKeeper
-from alerts.recording_retention import CameraRetention, Retention, RetentionPolicy
 from alerts.recordings import Recording, RecordingIndex
 from alerts.store import AlertStore
-from streamer.recorder import CameraRecorder, RecorderSettings
 from streamer.segments import start_from_path
-from tests.rtsp import RtspServer
-from tests.test_store_outage import wait_until
+from tests.background_recording import CAMERA, RECORDED_S, SEGMENT_S
+from tests.conftest import BACKGROUND_RECORDING
 
 pytestmark = pytest.mark.slow
 
-SEGMENT_S = 5.0
-RECORDED_S = 60.0
 SOURCE = {"codec_name": "h264", "width": 768, "height": 576, "r_frame_rate": "10/1"}
 """The sample video as the RTSP server sends it: H.264 at its own size and 10 fps, a keyframe a second."""
 GOP_S = 1.0
@@ -43,24 +40,6 @@ def ffprobe(path: Path) -> dict:
     return {**info["streams"][0], "duration": float(info["format"]["duration"])}
 
 
-class IndexedFootage:
-    """How far the index reaches, for waiting on it."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self.count = 0
-
-    def reached(self, camera: str, end: datetime) -> None:
-        with self._changed:
-            self.count += 1
-            self._changed.notify_all()
-
-    def wait_for(self, condition, what: str, timeout_s: float) -> None:
-        with self._changed:
-            if not self._changed.wait_for(condition, timeout_s):
-                pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
-
-
 @dataclass(frozen=True)
 class Session:
     index: RecordingIndex
@@ -71,45 +50,25 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def session(sample_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """A minute of an RTSP camera recorded in 5 s segments, then its server killed mid-segment and restarted."""
-    folder = tmp_path_factory.mktemp("recording")
+def session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    """The minute recorded in the background since the session started (see tests/background_recording.py)."""
+    background = request.config.stash.get(BACKGROUND_RECORDING, None)
+    if background is None:
+        pytest.fail("no background recording was started: the sample video is missing (make test fetches it)")
+    process, folder, log = background
+    try:
+        process.wait(timeout=240)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    assert process.returncode == 0, f"the background recording failed:\n{log.read_text()[-3000:]}"
+    facts = json.loads((folder / "session.json").read_text())
     store = AlertStore(folder / "vigil.db")
     index = RecordingIndex(store.engine, folder / "recordings")
-    footage = IndexedFootage()
-    keeper = RecordingKeeper(index, Retention(index, RetentionPolicy({"door": CameraRetention(days=None)})),
-                             ["door"], on_indexed=footage.reached)
-    server = RtspServer(sample_video)
-    server.start()
-    recorder = CameraRecorder("door", RecorderSettings(
-        server.url, index.root, segment_s=SEGMENT_S, open_timeout_s=6, read_timeout_s=3, reconnect_initial_s=0.2,
-        reconnect_max_s=1), keeper.submit)
-    keeper.start()
-    started = datetime.now(UTC)
-    recorder.start()
-
-    def recorded() -> list[Recording]:
-        return index.between("door", started - timedelta(hours=1), started + timedelta(hours=1))
-
-    try:
-        footage.wait_for(lambda: recorded() and (recorded()[-1].end - recorded()[0].start).total_seconds()
-                         >= RECORDED_S, "a minute of recording", RECORDED_S + 30)
-        # The next segment opens as the last one is handed over: killing the server now is mid-segment.
-        wait_until(lambda: recorder.status().recording, "the next segment to open")
-        before_kill = recorded()
-        server.kill()
-        footage.wait_for(lambda: len(recorded()) > len(before_kill), "the killed segment to be indexed", 20)
-        killed = recorded()[len(before_kill)]
-        server.start()
-        footage.wait_for(lambda: len(recorded()) >= len(before_kill) + 3, "two segments after the restart", 60)
-        after = recorded()[len(before_kill) + 1:]
-        yield Session(index, before_kill, killed, after, started)
-    finally:
-        recorder.stop()
-        recorder.join(timeout=15)
-        server.kill()
-        keeper.stop()
-        store.close()
+    started = datetime.fromisoformat(facts["recording_started"])
+    by_id = {r.id: r for r in index.between(CAMERA, started - timedelta(hours=1), started + timedelta(hours=1))}
+    yield Session(index, [by_id[i] for i in facts["before_kill"]], by_id[facts["killed"]],
+                  [by_id[i] for i in facts["after_restart"]], started)
+    store.close()
 
 
 def test_a_minute_of_segments_tiles_the_time_with_no_gap_or_overlap(session: Session) -> None:
@@ -153,7 +112,7 @@ def test_an_export_across_segments_is_one_mp4_of_the_asked_length(session: Sessi
     segments = session.before_kill
     start = segments[1].start + timedelta(seconds=2.5)
     end = segments[4].start + timedelta(seconds=1.5)
-    footage = assemble(session.index, "door", start, end, tmp_path / "export.mp4")
+    footage = assemble(session.index, CAMERA, start, end, tmp_path / "export.mp4")
     info = ffprobe(footage.path)
     assert {key: info[key] for key in SOURCE} == SOURCE
     asked = (end - start).total_seconds()

@@ -237,3 +237,16 @@ def test_upgrading_a_database_where_two_jobs_raced_keeps_only_the_newest_active(
                         (3, "queued", None)]
         with pytest.raises(sqlite3.IntegrityError, match="uq_training_jobs_one_active"):
             db.execute(insert.replace("?", "'running'"))
+
+
+@pytest.mark.filterwarnings("ignore:.*expression-based index:UserWarning", "ignore:.*expression-based index")
+def test_the_migrations_build_the_schema_the_models_describe(tmp_path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from alerts.tables import Base
+
+    store = AlertStore(tmp_path / "vigil.db")
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    store.close()

@@ -128,6 +128,8 @@ class Pipeline:
         """Cuts each alert's clip from the recordings of its camera."""
         self.keeper = RecordingKeeper(self.recordings, Retention(self.recordings, retention_policy(config)),
                                       list(config.cameras), on_indexed=self.clips.footage_reached)
+        self.recorded = frozenset(recorded)
+        """Cameras whose main stream is recorded: only their alerts get clips."""
         self.file_clocks = {name: StreamClock() for name in recorded if not is_network_url(config.cameras[name].url)}
         """Recorded file cameras: how far each reader has read; the recorder follows, alerts are timed by it."""
         self.recorders = [
@@ -189,7 +191,7 @@ class Pipeline:
         motion = frame.motion if self.config.dashboard.live_show_motion else ()
         self.live.publish(frame.camera, frame.image, detections, motion)
         events = self.engine.process(frame, detections)
-        for event in events:
+        for event in events if frame.camera in self.recorded else ():
             if isinstance(event, AlertStarted):
                 wall = datetime.fromtimestamp(frame.wall_time, UTC)
                 self.clips.alert_started(event.alert.key, frame.camera, frame.pts, wall)
