@@ -215,10 +215,12 @@ def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.smoke:
-        args.seconds, args.warm_up, args.imgsz, args.max_cameras = 1.0, 1.0, 160, 1
+        args.seconds, args.warm_up, args.imgsz, args.max_cameras, args.scene = 1.0, 1.0, 160, 1, ["busy"]
     with tempfile.TemporaryDirectory(prefix="vigil-scenes-") as folder:
-        still, walk_in = make_still_scenes(args.video, Path(folder), still_s=WALK_IN_AFTER_S)
-        scenes = {"busy": args.video, "still": still}
+        scenes: dict[str, Path] = {"busy": args.video}
+        walk_in = None
+        if "still" in args.scene:
+            scenes["still"], walk_in = make_still_scenes(args.video, Path(folder), still_s=WALK_IN_AFTER_S)
         configurations = [] if args.no_baseline else [Configuration("pytorch", "fp32", False)]
         configurations += [
             Configuration(backend, precision, motion == "on")

@@ -26,6 +26,7 @@ from dashboard.timeline import DayTimeline, day_timeline
 bp = Blueprint("recordings", __name__)
 
 MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 PLAY_S = 300
 """The page plays footage in pieces this long, one after another."""
 FOOTAGE_MAX = 10 * MINUTE
@@ -65,11 +66,13 @@ def recordings_page(camera: str) -> str:
     index = _known(camera)
     at = parse_moment("at", request.args["at"]) if request.args.get("at") else None
     day = parse_day(request.args["day"]) if request.args.get("day") else (at or datetime.now(UTC)).date()
+    hour = _hour(request.args.get("hour"))
     status = None if services().recorder_status is None else services().recorder_status().get(camera)
-    shown = day_range(day)
+    shown = _shown(day_range(day), hour, at)
     export_from = at or shown.start
     return render_template(
-        "recordings.html", camera=camera, day=day.isoformat(), timeline=_timeline(index, camera, shown), at=at,
+        "recordings.html", camera=camera, day=day.isoformat(), hour=hour, timeline=_timeline(index, camera, shown),
+        at=at,
         recorder=status, previous_day=day - timedelta(days=1), next_day=day + timedelta(days=1), play_s=PLAY_S,
         export=TimeRange(export_from, export_from + EXPORT_SUGGESTED), export_max_min=int(EXPORT_MAX / MINUTE),
     )
@@ -124,6 +127,25 @@ def timeline(camera: str) -> dict[str, Any]:
         "footage_url": url_for("recordings.api_footage", camera=camera),
         "export_url": url_for("recordings.api_export", camera=camera) if g.user.may(Role.OPERATOR) else None,
     }
+
+
+def _hour(asked: str | None) -> int | None:
+    """The hour of the day asked to zoom in on (0–23), or None."""
+    if asked is None:
+        return None
+    if not asked.isdigit() or int(asked) > 23:
+        abort(400, description=f"hour: {asked[:16]!r} is not an hour of the day (0 to 23)")
+    return int(asked)
+
+
+def _shown(day: TimeRange, hour: int | None, at: datetime | None) -> TimeRange:
+    """What the timeline draws: the hour asked for, else the hour around `at` (within the day), else the day."""
+    if hour is not None:
+        return TimeRange(day.start + hour * HOUR, day.start + (hour + 1) * HOUR)
+    if at is not None and day.start <= at < day.end:
+        start = min(max(day.start, at - HOUR / 2), day.end - HOUR)
+        return TimeRange(start, start + HOUR)
+    return day
 
 
 def _known(camera: str) -> RecordingIndex:

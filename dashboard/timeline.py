@@ -1,4 +1,5 @@
-"""A camera's UTC day as a timeline: recorded spans, the gaps between them and alert markers, placed for SVG."""
+"""A camera's UTC day (or one hour of it) as a timeline: recorded spans, the gaps between them and alert markers,
+placed for SVG."""
 
 from __future__ import annotations
 
@@ -41,14 +42,16 @@ class Marker:
 @dataclass(frozen=True, slots=True)
 class Tick:
     x: float
-    hour: int
+    label: str
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class DayTimeline:
-    """One UTC day of a camera: what was recorded, what was not, and its alerts."""
+    """One UTC day (or hour) of a camera: what was recorded, what was not, and its alerts."""
 
     day: TimeRange
+    """The time drawn: a whole day, or one hour of it when zoomed in."""
     spans: tuple[TimeRange, ...]
     gaps: tuple[TimeRange, ...]
     bars: tuple[Bar, ...]
@@ -100,7 +103,8 @@ def gaps_between(spans: Sequence[TimeRange], within: TimeRange) -> list[TimeRang
 
 def day_timeline(day: TimeRange, periods: Iterable[tuple[datetime, datetime]], alerts: Iterable[Alert],
                  now: datetime) -> DayTimeline:
-    """The timeline of `day`; gaps stop at `now`, and an alert still open runs to it (or the day's end)."""
+    """The timeline of `day` (a day, or an hour: ticks every hour, or every 5 minutes); gaps stop at `now`, and an
+    alert still open runs to it (or the day's end)."""
     spans = recorded_spans(periods, day)
     past = TimeRange(day.start, min(day.end, max(now, day.start)))
     scale = WIDTH / day.duration.total_seconds()
@@ -120,5 +124,17 @@ def day_timeline(day: TimeRange, periods: Iterable[tuple[datetime, datetime]], a
         gaps=tuple(gaps_between([s for s in spans if s.start < past.end], past)),
         bars=tuple(Bar(*place(span.start, span.end), span) for span in spans),
         markers=tuple(sorted(markers, key=lambda m: m.x)),
-        ticks=tuple(Tick(hour * WIDTH / 24, hour) for hour in range(24)),
+        ticks=_ticks(day, scale),
     )
+
+
+def _ticks(drawn: TimeRange, scale: float) -> tuple[Tick, ...]:
+    """Every hour of a day, or every 5 minutes of a shorter time, on the round times."""
+    step, label = (timedelta(hours=1), "%H") if drawn.duration > timedelta(hours=2) else (timedelta(minutes=5), "%H:%M")
+    midnight = drawn.start.replace(hour=0, minute=0, second=0, microsecond=0)
+    at = midnight + -(-(drawn.start - midnight) // step) * step
+    ticks = []
+    while at < drawn.end:
+        ticks.append(Tick((at - drawn.start).total_seconds() * scale, f"{at:{label}}", at))
+        at += step
+    return tuple(ticks)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import subprocess
 import time
 from datetime import timedelta
@@ -117,6 +118,14 @@ def test_the_timeline_shows_recorded_spans_gaps_and_alerts(recorded_site) -> Non
     assert 'action="/cameras/lobby/export.mp4"' not in html, "viewers get no export form"
     assert "paused" in html and "camera unreachable: timed out" in html and "re-encoded" in html
     assert "3 segments (2.5 MB)" in html
+    assert f'data-day-start="{DAY}T00:00:00Z" data-day-seconds="86400"' in html and ">23</text>" in html
+
+    hour = client.get(f"/cameras/{CAMERA}/recordings?day={DAY}&hour=9").text
+    assert f'data-day-start="{DAY}T09:00:00Z" data-day-seconds="3600"' in hour
+    assert hour.count('class="recorded"') == 2 and ">09:05</text>" in hour and ">09:55</text>" in hour
+    bars = [float(x) for x in re.findall(r'class="recorded" x="([\d.]+)" y="\d+" width="([\d.]+)"', hour)[0]]
+    assert bars == [0.0, pytest.approx(960 * 8 / 3600, abs=0.01)], "the first 8 s drawn at the hour's scale"
+    assert client.get(f"/cameras/{CAMERA}/recordings?day={DAY}&hour=24").status_code == 400
     assert 'action="/cameras/lobby/export.mp4"' in recorded_site.client("operator").get(
         f"/cameras/{CAMERA}/recordings?day={DAY}").text
 
@@ -130,6 +139,9 @@ def test_the_alert_page_and_cameras_page_link_to_the_recording(recorded_site) ->
     assert f'href="/cameras/lobby/recordings?day={DAY}&amp;at=2026-11-28T08:59:55Z"' in html
     page = client.get(f"/cameras/lobby/recordings?day={DAY}&at=2026-11-28T08:59:55Z").text
     assert 'data-at="2026-11-28T08:59:55Z"' in page
+    assert 'data-day-start="2026-11-28T08:29:55Z" data-day-seconds="3600"' in page, "the hour around the alert"
+    assert ">08:30</text>" in page and ">09:25</text>" in page and ">08:25</text>" not in page
+    assert 'data-hour="9"' in page and "<strong>whole day</strong>" not in page
     cameras = client.get("/cameras").text  # the pipeline is not running: configured cameras are listed
     assert 'href="/cameras/lobby/recordings"' in cameras and 'href="/cameras/gate/recordings"' in cameras
 
