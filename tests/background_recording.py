@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ from alerts.recording_retention import CameraRetention, Retention, RetentionPoli
 from alerts.recordings import Recording, RecordingIndex
 from alerts.store import AlertStore
 from streamer.recorder import CameraRecorder, RecorderSettings
+from tests.camera_files import camera_like
 from tests.rtsp import RtspServer
 
 CAMERA = "door"
@@ -45,8 +45,7 @@ class _Indexed:
 
 def record(video: Path, folder: Path) -> dict:
     camera_video = folder / "door.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
-                    "-pix_fmt", "yuv420p", str(camera_video)], check=True, timeout=120)
+    camera_like(video, camera_video)
     store = AlertStore(folder / "vigil.db")
     index = RecordingIndex(store.engine, folder / "recordings")
     indexed = _Indexed()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from queue import Queue
 
@@ -21,6 +19,7 @@ from alerts.recordings import RecordingIndex
 from alerts.store import AlertStore
 from streamer.recorder import CameraRecorder, RecorderSettings
 from streamer.stream_clock import StreamClock
+from tests.camera_files import camera_like, ffprobe
 
 CAMERA = "lobby"
 SECONDS = 12
@@ -37,23 +36,13 @@ class Recorded:
         return self.clock.wall_at(stream_s)
 
 
-def ffprobe(path: Path) -> dict:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", "-count_packets", "-show_entries",
-         "format=duration:stream=codec_name,width,height,r_frame_rate,nb_read_packets", str(path)],
-        capture_output=True, text=True, check=True, timeout=30,
-    )
-    info = json.loads(result.stdout)
-    return {**info["streams"][0], "duration": float(info["format"]["duration"])}
-
 
 @pytest.fixture(scope="module")
 def recorded(sample_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     """12 s of the sample scene as a camera sends it (H.264, 10 fps, a keyframe a second), recorded in 4 s segments."""
     folder = tmp_path_factory.mktemp("clips")
     camera_file = folder / "lobby.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(sample_video), "-t", str(SECONDS), "-c:v", "libx264",
-                    "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", str(camera_file)], check=True, timeout=120)
+    camera_like(sample_video, camera_file, seconds=SECONDS)
     store = AlertStore(folder / "vigil.db")
     index = RecordingIndex(store.engine, folder / "recordings")
     keeper = RecordingKeeper(index, Retention(index, RetentionPolicy({CAMERA: CameraRetention(days=None)})), [CAMERA])

@@ -4,11 +4,9 @@ played with Range, exports (operators, logged), the checks on cameras and times,
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import re
-import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +22,7 @@ from streamer.recorder import CameraRecorder, RecorderSettings, RecorderStatus
 from streamer.segments import RecordedSegment
 from streamer.stream_clock import StreamClock
 from tests.dashboard_support import T0, build_site
+from tests.camera_files import camera_like, ffprobe
 
 CAMERA = "lobby"
 SECONDS = 12
@@ -42,8 +41,7 @@ def segments(sample_video: Path, tmp_path_factory: pytest.TempPathFactory) -> li
     """12 s of the sample scene as a camera sends it (H.264, 10 fps, a keyframe a second) in three 4 s segments."""
     folder = tmp_path_factory.mktemp("camera")
     camera_file = folder / "lobby.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(sample_video), "-t", str(SECONDS), "-c:v", "libx264",
-                    "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", str(camera_file)], check=True, timeout=120)
+    camera_like(sample_video, camera_file, seconds=SECONDS)
     made: list[RecordedSegment] = []
     clock = StreamClock()
     recorder = CameraRecorder(CAMERA, RecorderSettings(str(camera_file), folder / "recordings", segment_s=4),
@@ -80,15 +78,6 @@ def recorded_site(tmp_path: Path, users_db: Path, segments: list[RecordedSegment
     yield site
     site.store.close()
 
-
-def ffprobe(path: Path) -> dict:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", "-show_entries",
-         "format=duration:stream=codec_name,width,height,r_frame_rate", str(path)],
-        capture_output=True, text=True, check=True, timeout=30,
-    )
-    info = json.loads(result.stdout)
-    return {**info["streams"][0], "duration": float(info["format"]["duration"])}
 
 
 def test_the_timeline_shows_recorded_spans_gaps_and_alerts(recorded_site) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_IMGSZ
+from tests.camera_files import ffprobe
 
 pytestmark = pytest.mark.slow
 
@@ -61,15 +62,6 @@ def rows(database: Path, query: str = "SELECT * FROM alerts ORDER BY id") -> lis
 def vigil_run(config: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "vigil", "run", "-c", str(config), "--no-dashboard", *args]
 
-
-def ffprobe(path: str) -> dict:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", "-count_packets", "-show_entries",
-         "format=duration:stream=codec_name,pix_fmt,width,height,r_frame_rate,nb_read_packets", path],
-        capture_output=True, text=True, check=True, timeout=30,
-    )
-    info = json.loads(result.stdout)
-    return {**info["streams"][0], "duration": float(info["format"]["duration"])}
 
 
 def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_video, write_config, tmp_path) -> None:

@@ -10,7 +10,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from alerts.store import AlertStore
 from streamer.segments import start_from_path
 from tests.background_recording import CAMERA, RECORDED_S, SEGMENT_S
 from tests.conftest import BACKGROUND_RECORDING
+from tests.camera_files import ffprobe
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +29,6 @@ SOURCE = {"codec_name": "h264", "width": 768, "height": 576, "r_frame_rate": "10
 """The sample video as the RTSP server sends it: H.264 at its own size and 10 fps, a keyframe a second."""
 GOP_S = 1.0
 
-
-def ffprobe(path: Path) -> dict:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", "-count_packets", "-show_entries",
-         "format=duration:stream=codec_name,width,height,r_frame_rate,nb_read_packets", str(path)],
-        capture_output=True, text=True, timeout=30,
-    )
-    assert result.returncode == 0, f"ffprobe cannot read {path}: {result.stderr}"
-    info = json.loads(result.stdout)
-    return {**info["streams"][0], "duration": float(info["format"]["duration"])}
 
 
 @dataclass(frozen=True)

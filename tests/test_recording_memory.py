@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.camera_files import camera_like
 from tests.conftest import TEST_IMGSZ
 from vigil.config import VigilConfig
 from vigil.pipeline import Pipeline
@@ -45,9 +45,7 @@ def run_and_measure(clip: Path, tmp_path: Path, detector, pre_s: float) -> int:
 
 def test_rss_does_not_grow_with_pre_s(sample_video: Path, small_detector, tmp_path: Path) -> None:
     clip = tmp_path / "lobby-720p.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(sample_video), "-t", "4", "-vf", "scale=960:720",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p", str(clip)],
-                   check=True, timeout=120)
+    camera_like(sample_video, clip, seconds=4, scale="960:720")
     run_and_measure(clip, tmp_path, small_detector, pre_s=1)  # warm-up: the first 720p run's own allocations
     long_pre_roll = run_and_measure(clip, tmp_path, small_detector, pre_s=60)
     short_pre_roll = run_and_measure(clip, tmp_path, small_detector, pre_s=1)
