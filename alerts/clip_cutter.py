@@ -34,13 +34,11 @@ class ClipCutter(threading.Thread):
     start. It waits for the recordings to reach its end (`footage_reached`), or at most `wait_s` past that
     end (the camera went down): then it is cut from what was recorded. `on_clip(key, footage)` gets each one.
 
-    Alerts are timed by their frames' stream time and wall time; `footage_time(camera, pts, wall)` says where
-    that is in the camera's recordings (the wall time for a live camera, the file's own clock for a file), and
-    `footage_now(camera)` how far that clock has got.
+    Alerts are timed as the camera's footage is (the wall clock; a file's own clock for a file);
+    `footage_now(camera)` says how far that clock has got.
     """
 
     def __init__(self, index: RecordingIndex, media_dir: str | Path, *, on_clip: Callable[[str, Footage], None],
-                 footage_time: Callable[[str, float, datetime], datetime] = lambda camera, pts, wall: wall,
                  footage_now: Callable[[str], datetime] = lambda camera: datetime.now(UTC),
                  pre_s: float = 3.0, post_s: float = 3.0, max_s: float = 120.0, wait_s: float = 30.0,
                  min_free_mb: float = 500.0) -> None:
@@ -48,7 +46,6 @@ class ClipCutter(threading.Thread):
         self._index = index
         self._media_dir = Path(media_dir)
         self._on_clip = on_clip
-        self._footage_time = footage_time
         self._footage_now = footage_now
         self._pre = timedelta(seconds=pre_s)
         self._post = timedelta(seconds=post_s)
@@ -62,18 +59,15 @@ class ClipCutter(threading.Thread):
         self.skipped_clips = 0
         """Clips not cut because free disk space under media_dir was below min_free_mb."""
 
-    def alert_started(self, key: str, camera: str, pts: float, wall: datetime) -> None:
-        """An alert started on `camera` at stream time `pts`, wall time `wall`."""
-        at = self._footage_time(camera, pts, wall).astimezone(UTC)
+    def alert_started(self, key: str, camera: str, at: datetime) -> None:
         with self._changed:
-            self._wanted[key] = _Wanted(key, camera, at - self._pre)
+            self._wanted[key] = _Wanted(key, camera, at.astimezone(UTC) - self._pre)
             self._changed.notify()
 
-    def alert_ended(self, key: str, pts: float, wall: datetime) -> None:
+    def alert_ended(self, key: str, at: datetime) -> None:
         with self._changed:
             wanted = self._wanted.get(key)
             if wanted is not None and wanted.end is None:
-                at = self._footage_time(wanted.camera, pts, wall)
                 wanted.end = min(at + self._post, wanted.start + self._max)
                 self._changed.notify()
 
@@ -101,7 +95,10 @@ class ClipCutter(threading.Thread):
                     self._changed.wait(1.0 if self._wanted else None)
                     continue
             for wanted in ready:
-                self._cut(wanted)
+                try:
+                    self._cut(wanted)
+                except Exception:  # the cutter must go on with the next clips
+                    log.exception("alert %s on %s: no clip", wanted.key, wanted.camera)
 
     def _take_ready(self) -> list[_Wanted]:
         ready = []

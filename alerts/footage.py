@@ -80,20 +80,28 @@ def _remux(index: RecordingIndex, recordings: list[Recording], footage_start: da
     footage_end = footage_start
     used = 0
     try:
-        for recording in recordings:
+        for done, recording in enumerate(recordings, start=1):
             if (recording.codec, recording.width, recording.height) != (first.codec, first.width, first.height):
                 log.warning("%s: footage stops at %s, where the stream changes from %s %dx%d to %s %dx%d",
                             first.camera, recording.start.isoformat(), first.codec, first.width, first.height,
                             recording.codec, recording.width, recording.height)
                 break
             origin_s = (recording.start - footage_start).total_seconds()
-            with av.open(str(index.file(recording))) as source:
+            try:
+                source = av.open(str(index.file(recording)))
+            except (av.error.FFmpegError, OSError) as error:
+                log.warning("%s: segment %s is unreadable (%s); the footage has a gap there", first.camera,
+                            recording.path, error)
+                progress(done, len(recordings))
+                continue
+            with source:
                 stream = source.streams.video[0]
                 if out_stream is None:
                     out_stream = output.add_stream_from_template(stream)
                     if recording.codec == "hevc":
                         out_stream.codec_tag = "hvc1"
                 started = recording is not first
+                resync = False
                 fallback_s = float(1 / stream.average_rate) if stream.average_rate else 0.1
                 with contextlib.suppress(av.error.FFmpegError):  # a damaged tail ends this segment early
                     for packet in source.demux(stream):
@@ -109,15 +117,19 @@ def _remux(index: RecordingIndex, recordings: list[Recording], footage_start: da
                             break
                         duration_s = float(packet.duration * stream.time_base) if packet.duration else fallback_s
                         dts = round((origin_s + dts_s) / _TIME_BASE)
-                        if dts <= last_dts:
+                        if dts <= last_dts or (resync and not packet.is_keyframe):
+                            # Overlapping segments: what a frame dropped here refers to cannot be shown either.
+                            resync = True
                             continue
+                        resync = False
                         packet.dts, packet.pts = dts, max(dts, round((origin_s + pts_s) / _TIME_BASE))
+                        packet.duration = round(duration_s / _TIME_BASE)
                         packet.time_base, packet.stream = _TIME_BASE, out_stream
                         output.mux(packet)
                         last_dts = dts
                         footage_end = max(footage_end, recording.start + timedelta(seconds=pts_s + duration_s))
             used += 1
-            progress(used, len(recordings))
+            progress(done, len(recordings))
     except BaseException:
         with contextlib.suppress(av.error.FFmpegError):
             output.close()

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import av.error
-from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.recording_retention import Retention
 from alerts.recordings import RecordingIndex
@@ -22,6 +21,8 @@ _STOP = object()
 _RECONCILED_DAYS = 2
 """Days of each camera's folders compared with the index at start (segments a crash or a store outage left out)."""
 _RETRY_S = 5.0
+_MAX_HELD = 20_000
+"""Segments held in memory while the store fails; past this the oldest are left for the next start to index."""
 
 
 class RecordingKeeper(threading.Thread):
@@ -57,11 +58,19 @@ class RecordingKeeper(threading.Thread):
 
     def stop(self) -> None:
         """Index everything submitted so far, then end the thread."""
-        self._queue.put(_STOP)
+        while self.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=1.0)
+                break
+            except queue.Full:
+                continue
         self.join()
 
     def run(self) -> None:
-        self.reconcile()
+        try:
+            self.reconcile()
+        except Exception:  # the keeper must index and apply retention whatever the start-up scan hits
+            log.exception("recordings: comparing the files on disk with the index failed; going on without it")
         next_pass = time.monotonic()
         stopping = False
         while not stopping:
@@ -78,12 +87,17 @@ class RecordingKeeper(threading.Thread):
                     break
                 assert isinstance(item, RecordedSegment)
                 self._held.append(item)
+                if len(self._held) > _MAX_HELD:
+                    dropped = self._held.pop(0)
+                    self.overflowed += 1
+                    log.error("recordings: the index has failed too long; %s is left for the next start to index",
+                              dropped.path)
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     item = None
             self._flush()
-            if time.monotonic() >= next_pass and not self._held:
+            if time.monotonic() >= next_pass:
                 try:
                     self._retention.apply(datetime.now(UTC))
                 except Exception:  # the keeper must go on indexing whatever a pass hits
@@ -95,7 +109,7 @@ class RecordingKeeper(threading.Thread):
             return
         try:
             self._index.add(self._held)
-        except SQLAlchemyError as error:
+        except Exception as error:  # the segments stay held and are retried
             log.warning("recordings: indexing %d segment(s) failed (%s); retrying", len(self._held), error)
             return
         reached: dict[str, datetime] = {}

@@ -36,12 +36,16 @@ class CameraRetention:
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     cameras: dict[str, CameraRetention]
+    removed: CameraRetention = CameraRetention()
+    """For the recordings of cameras no longer configured."""
     pre_s: float = 3.0
     post_s: float = 3.0
     max_bytes: int | None = None
     """All cameras' recordings together."""
     min_free_bytes: int = 0
-    """Below this much free disk space, the oldest segments go first."""
+    """Below this much free disk space clips are skipped: the oldest segments go before it comes to that."""
+    free_margin_bytes: int = 256_000_000
+    """Deleting starts below `min_free_bytes` plus this margin, and frees up to twice the margin above it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,8 @@ class Retention:
         """One pass: by age and mode, then by space; returns what was deleted, by reason."""
         windows = self._windows(now)
         done: dict[str, Deleted] = {}
-        for camera, rules in self._policy.cameras.items():
+        for camera in sorted(set(self._policy.cameras) | self._index.cameras()):
+            rules = self._rules(camera)
             protected = windows.get(camera, _Windows(()))
             doomed = [r for r in self._expired(camera, rules, now) if not protected.covers(r, rules, now)]
             if doomed:
@@ -78,6 +83,9 @@ class Retention:
                     "recordings: deleted %d segment(s), %.1f MB (%s)%s", deleted.segments, deleted.bytes / 1e6,
                     reason, "" if deleted.kept_alert_footage else "; footage of alerts too, to free space")
         return done
+
+    def _rules(self, camera: str) -> CameraRetention:
+        return self._policy.cameras.get(camera, self._policy.removed)
 
     @staticmethod
     def _reason(rules: CameraRetention) -> str:
@@ -99,9 +107,9 @@ class Retention:
         return sorted(expired.values(), key=lambda r: r.start)
 
     def _windows(self, now: datetime) -> dict[str, _Windows]:
-        oldest_kept = min((timedelta(days=r.events_days) for r in self._policy.cameras.values()
-                           if r.events_days is not None), default=None)
-        since = _EPOCH if oldest_kept is None else now - oldest_kept
+        kept = [rules.events_days for rules in (*self._policy.cameras.values(), self._policy.removed)]
+        # Alerts as old as the longest-kept camera's: every camera's protected footage is among them.
+        since = _EPOCH if None in kept or not kept else now - timedelta(days=max(kept))
         by_camera: dict[str, list[AlertWindow]] = defaultdict(list)
         for window in self._index.alert_windows(since, now, self._policy.pre_s, self._policy.post_s):
             by_camera[window.camera].append(window)
@@ -113,7 +121,7 @@ class Retention:
             return Deleted(0, 0)
         freed, doomed, spared = 0, [], []
         for recording in self._oldest():
-            rules = self._policy.cameras.get(recording.camera, CameraRetention())
+            rules = self._rules(recording.camera)
             if windows.get(recording.camera, _Windows(())).covers(recording, rules, now):
                 spared.append(recording)
                 continue
@@ -143,7 +151,9 @@ class Retention:
             excess = self._index.total_bytes() - self._policy.max_bytes
         if self._policy.min_free_bytes:
             self._index.root.mkdir(parents=True, exist_ok=True)
-            excess = max(excess, self._policy.min_free_bytes - shutil.disk_usage(self._index.root).free)
+            free, floor = shutil.disk_usage(self._index.root).free, self._policy.min_free_bytes
+            if free < floor + self._policy.free_margin_bytes:
+                excess = max(excess, floor + 2 * self._policy.free_margin_bytes - free)
         return excess
 
     def _delete(self, recordings: list[Recording], kept_alert_footage: bool = True) -> Deleted:

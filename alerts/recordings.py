@@ -15,6 +15,10 @@ from alerts.tables import AlertRow, RecordingRow
 from streamer.segments import RecordedSegment
 
 
+_CHUNK = 500
+"""Paths or ids per `IN (…)`: SQLite allows only so many bound values in one statement."""
+
+
 @dataclass(frozen=True, slots=True)
 class Recording:
     """An indexed segment; `path` is relative to the recordings folder."""
@@ -67,8 +71,9 @@ class RecordingIndex:
         if not rows:
             return 0
         with Session(self.engine) as session, session.begin():
-            known = set(session.scalars(select(RecordingRow.path).where(
-                RecordingRow.path.in_([row["path"] for row in rows]))))
+            paths = [row["path"] for row in rows]
+            known = {path for start in range(0, len(paths), _CHUNK) for path in session.scalars(
+                select(RecordingRow.path).where(RecordingRow.path.in_(paths[start:start + _CHUNK])))}
             new = [row for row in rows if row["path"] not in known]
             if new:
                 session.execute(insert(RecordingRow), new)
@@ -80,12 +85,18 @@ class RecordingIndex:
     def file(self, recording: Recording) -> Path:
         return self.root / recording.path
 
-    def between(self, camera: str, since: datetime, until: datetime) -> list[Recording]:
-        """The camera's segments that overlap [since, until), oldest first."""
+    def between(self, camera: str, since: datetime, until: datetime, limit: int | None = None) -> list[Recording]:
+        """The camera's segments that overlap [since, until), oldest first (the first `limit` of them)."""
         query = (select(RecordingRow).where(RecordingRow.camera == camera, RecordingRow.end_at > since,
-                                            RecordingRow.start_at < until).order_by(RecordingRow.start_at))
+                                            RecordingRow.start_at < until).order_by(RecordingRow.start_at)
+                 .limit(limit))
         with Session(self.engine) as session:
             return [_to_recording(row) for row in session.scalars(query)]
+
+    def cameras(self) -> set[str]:
+        """Every camera with indexed segments, configured or not (any more)."""
+        with Session(self.engine) as session:
+            return set(session.scalars(select(RecordingRow.camera).distinct()))
 
     def latest_end(self, camera: str) -> datetime | None:
         """Where the camera's indexed footage ends, or None when it has none."""
@@ -111,8 +122,8 @@ class RecordingIndex:
         """Drop index rows (the caller deletes their files first)."""
         ids = list(ids)
         with Session(self.engine) as session, session.begin():
-            for start in range(0, len(ids), 500):
-                session.execute(delete(RecordingRow).where(RecordingRow.id.in_(ids[start:start + 500])))
+            for start in range(0, len(ids), _CHUNK):
+                session.execute(delete(RecordingRow).where(RecordingRow.id.in_(ids[start:start + _CHUNK])))
 
     def alert_windows(self, since: datetime, now: datetime, pre_s: float, post_s: float) -> list[AlertWindow]:
         """Every stored alert's footage window that ends after `since`: what retention must keep."""

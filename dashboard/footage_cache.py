@@ -26,7 +26,8 @@ class AssemblyBusy(RuntimeError):
 class FootageCache:
     """Assembled MP4s in `folder` (owner-only), each named by a hash of its camera and range, so a file name never
     holds what a client sent. Files older than `max_age_s`, and the oldest beyond `max_bytes` in all, are deleted
-    on each request; at most `slots` assemblies run at once (a remux reads and writes a lot).
+    on each request; at most `slots` assemblies run at once (a remux reads and writes a lot), and one per user, so
+    that no one user can keep the others waiting.
 
     Example:
         >>> cache = FootageCache(Path("data/recordings/.footage"))  # doctest: +SKIP
@@ -39,19 +40,28 @@ class FootageCache:
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self._free = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._assembling: set[str] = set()
+        """Users with an assembly running."""
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one assembly slot; raises AssemblyBusy when none is free."""
-        if not self._free.acquire(blocking=False):
-            raise AssemblyBusy(f"{self.slots} footage assemblies are already running")
+    def slot(self, user: str) -> Iterator[None]:
+        """Hold one assembly slot for `user`; raises AssemblyBusy when none is free or the user holds one."""
+        with self._lock:
+            if user in self._assembling:
+                raise AssemblyBusy(f"{user} is already having footage assembled")
+            if not self._free.acquire(blocking=False):
+                raise AssemblyBusy(f"{self.slots} footage assemblies are already running")
+            self._assembling.add(user)
         try:
             yield
         finally:
-            self._free.release()
+            with self._lock:
+                self._assembling.discard(user)
+                self._free.release()
 
-    def open(self, index: RecordingIndex, camera: str, start: datetime, end: datetime) -> BinaryIO:
-        """The footage of `camera` over [start, end), opened for reading: a kept copy, or assembled now.
+    def open(self, index: RecordingIndex, camera: str, start: datetime, end: datetime, user: str) -> BinaryIO:
+        """The footage of `camera` over [start, end), opened for reading: a kept copy, or assembled now for `user`.
 
         A range the index does not cover yet is keyed by how far it does, so footage still being recorded is made
         again once more of it is indexed. Raises NoFootage and AssemblyBusy.
@@ -65,7 +75,7 @@ class FootageCache:
             return kept.open("rb")
         except FileNotFoundError:
             pass
-        with self.slot():
+        with self.slot(user):
             made = assemble(index, camera, start, end, self.folder / f"{kept.stem}.{secrets.token_hex(4)}.tmp").path
         file = made.open("rb")  # opened before the rename, so a concurrent eviction cannot take it away
         os.replace(made, kept)

@@ -104,7 +104,7 @@ def recording_list(camera: str) -> dict[str, Any]:
     """The segments overlapping `since` to `until` (at most 7 days), oldest first, at most RECORDINGS_MAX."""
     index = _known(camera)
     span = requested_range(request.args, RECORDINGS_SPAN_MAX, names=("since", "until"))
-    recordings = index.between(camera, span.start, span.end)
+    recordings = index.between(camera, span.start, span.end, limit=RECORDINGS_MAX + 1)
     return {"camera": camera, "since": utc_iso(span.start), "until": utc_iso(span.end),
             "recordings": [r.record() for r in recordings[:RECORDINGS_MAX]],
             "truncated": len(recordings) > RECORDINGS_MAX}
@@ -165,7 +165,7 @@ def _timeline(index: RecordingIndex, camera: str, day: TimeRange) -> DayTimeline
 def _send_footage(index: RecordingIndex, camera: str, span: TimeRange, download_name: str | None) -> Response:
     cache: FootageCache = current_app.extensions["vigil.footage"]
     try:
-        file = cache.open(index, camera, span.start, span.end)
+        file = cache.open(index, camera, span.start, span.end, g.user.name)
     except NoFootage:
         abort(404, description=f"nothing recorded between {utc_iso(span.start)} and {utc_iso(span.end)} "
                                f"on camera {camera}")

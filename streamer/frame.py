@@ -28,7 +28,7 @@ class Frame:
     pts: float
     """Stream time in seconds; keeps increasing across file loops."""
     wall_time: float
-    """Unix time when the frame was decoded."""
+    """Unix time when the frame was decoded; for a recorded file, where its footage has it (the file's clock)."""
     read_clock: float
     """`time.monotonic()` when the frame was decoded, for latency measurement."""
     image: np.ndarray

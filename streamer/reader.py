@@ -80,7 +80,8 @@ class CameraReader(threading.Thread):
         self._sampler = DetectRateSampler(settings.detect_fps)
         self._has_active_tracks = has_active_tracks
         self._clock = clock
-        """Advanced to each decoded frame's stream time (a file camera's recorder follows it)."""
+        """Advanced to each decoded frame's stream time (a file camera's recorder follows it); frames are timed
+        by it."""
         self._greyscaler = VideoReformatter()
         self._index = 0
         self._next_stream_time = 0.0
@@ -158,10 +159,11 @@ class CameraReader(threading.Thread):
                 stream_time = stream_offset + pts - first_pts
                 # Stream time goes on across loops and reconnects, whatever the source's timestamps do.
                 self._next_stream_time = stream_time + stream.frame_duration_s
-                if self._clock is not None:
-                    self._clock.advance(stream_time)
                 wall_time = time.time()
                 self._health.frame_in(self.camera, wall_time)
+                if self._clock is not None:
+                    self._clock.advance(stream_time, wall_time)
+                    wall_time = self._clock.wall_at(stream_time).timestamp()
                 self._index += 1
                 if not self._sampler.take(stream_time):
                     continue

@@ -15,7 +15,9 @@ import av.error
 
 from streamer.backoff import Backoff
 from streamer.redaction import redact_url
-from streamer.segments import COPYABLE_CODECS, PART_SUFFIX, RecordedSegment, SegmentWriter, salvage_part, segment_path
+from streamer.segments import (
+    COPYABLE_CODECS, PART_SUFFIX, SALVAGE_SUFFIX, RecordedSegment, SegmentWriter, salvage_part, segment_path,
+)
 from streamer.source import StreamError, is_network_url, open_input
 from streamer.stream_clock import StreamClock
 
@@ -25,7 +27,9 @@ _MAX_AHEAD_S = 2.0
 _MAX_BEHIND_S = 10.0
 """A live stream whose timestamps run this far ahead of (behind) the wall clock is re-anchored to it."""
 _MAX_JUMP_S = 10.0
-"""A timestamp jump this large (either way) is a discontinuity: the segment ends and a new one starts."""
+"""A timestamp jump this far forward is a discontinuity: the segment ends and a new one starts …"""
+_MAX_BACK_S = 0.5
+"""… and so is one this far back (B-frames step back a few frames, never this far)."""
 _SALVAGED_DAYS = 2
 """Days of a camera's folders searched at start for `.part` files a crash left."""
 
@@ -114,6 +118,7 @@ class CameraRecorder(threading.Thread):
         self._segments = self._bytes = 0
         self._reencoding = False
         self._last_error: str | None = None
+        self._salvaged = False
 
     def stop(self) -> None:
         self._stop_requested.set()
@@ -123,23 +128,38 @@ class CameraRecorder(threading.Thread):
                               self._last_error, self._last_end)
 
     def run(self) -> None:
-        try:
-            self._salvage()
-            self._record_until_stopped()
-        except Exception as error:  # a recorder must never die silently
-            log.exception("camera %s: recorder crashed", self.camera)
-            self._last_error = f"internal error: {error}"
-        finally:
-            self._finish_segment()
+        if not self._salvaged:
+            self.salvage()
+        while True:
+            try:
+                self._record_until_stopped()
+                break
+            except Exception as error:  # a recorder must never die: it says why and starts again
+                log.exception("camera %s: recorder crashed", self.camera)
+                self._last_error = f"internal error: {error}"
+                self._finish_segment()
+                self._wait_before_reconnect(self._last_error)
+                if self._stop_requested.is_set():
+                    break
+        self._finish_segment()
 
-    def _salvage(self) -> None:
+    def salvage(self) -> datetime | None:
+        """Finish the segments a crash left half-written (before `start`, or first thing in the thread); returns
+        where the last of them ends."""
+        self._salvaged = True
         days = sorted((self.settings.root / self.camera).glob("????-??-??"))[-_SALVAGED_DAYS:]
-        for part in sorted(p for day in days for p in day.glob(f"*/*{PART_SUFFIX}")):
-            segment = salvage_part(self.camera, part)
+        left = sorted(p for day in days for suffix in (PART_SUFFIX, SALVAGE_SUFFIX) for p in day.glob(f"*/*{suffix}"))
+        for part in left:
+            try:
+                segment = salvage_part(self.camera, part)
+            except Exception:
+                log.exception("camera %s: salvaging %s failed", self.camera, part)
+                continue
             if segment is not None:
                 log.info("camera %s: salvaged %.1f s of recording left by an earlier run in %s", self.camera,
                          segment.duration_s, segment.path)
                 self._publish(segment)
+        return self._last_end
 
     def _record_until_stopped(self) -> None:
         while not self._stop_requested.is_set():
@@ -181,7 +201,7 @@ class CameraRecorder(threading.Thread):
             for pts_s, duration_s, keyframe, item in self._timed(container, stream):
                 if self._stop_requested.is_set() and self._network:
                     return  # a file goes on to where its reader got, below
-                if anchor is not None and not -_MAX_JUMP_S < pts_s - last_pts_s < _MAX_JUMP_S:
+                if anchor is not None and not -_MAX_BACK_S < pts_s - last_pts_s < _MAX_JUMP_S:
                     log.warning("camera %s: timestamps jumped %+.1f s; starting a new segment", self.camera,
                                 pts_s - last_pts_s)
                     self._finish_segment()
@@ -198,12 +218,16 @@ class CameraRecorder(threading.Thread):
                 if not self._network:
                     if not self._follow_reader(anchor.stream_at(pts_s)):
                         return
-                    self._next_stream_s = anchor.stream_at(pts_s) + (duration_s or frame_s)
-                wall = anchor.wall_at(pts_s)
+                    self._next_stream_s = max(self._next_stream_s, anchor.stream_at(pts_s) + (duration_s or frame_s))
+                if self._network and self._reencoding:
+                    # What needs re-encoding (MJPEG over HTTP, …) seldom carries real timestamps: arrival times it.
+                    wall = max(datetime.now(UTC), self._last_end or anchor.wall)
+                else:
+                    wall = anchor.wall_at(pts_s)
                 starts_segment = keyframe or self._reencoding
                 if starts_segment and (self._writer is None
                                        or (wall - self._writer.start).total_seconds() >= self.settings.segment_s):
-                    if self._network and self._writer is not None:
+                    if self._network and self._writer is not None and not self._reencoding:
                         wall = self._checked_against_clock(anchor, pts_s, wall)
                     self._start_segment(wall, None if self._reencoding else stream, frame_s)
                 if self._writer is None:
@@ -228,8 +252,8 @@ class CameraRecorder(threading.Thread):
                         continue  # the demuxer's end-of-stream flush packet
                     pts = packet.pts if packet.pts is not None else packet.dts
                     index += 1
-                    yield (float(pts * stream.time_base), float(packet.duration * stream.time_base),
-                           packet.is_keyframe, packet)
+                    duration = float(packet.duration * stream.time_base) if packet.duration else 0.0
+                    yield float(pts * stream.time_base), duration, packet.is_keyframe, packet
             else:
                 stream.thread_count = 1
                 for frame in container.decode(stream):
@@ -265,12 +289,14 @@ class CameraRecorder(threading.Thread):
             return wall
         log.info("camera %s: stream time is %+.1f s off the wall clock; re-anchored", self.camera, drift)
         now = datetime.now(UTC)
-        anchor.pts_s, anchor.wall = pts_s, max(now, self._last_end or now)
+        open_end = self._writer.start + timedelta(seconds=self._writer.elapsed_s) if self._writer else None
+        anchor.pts_s, anchor.wall = pts_s, max(now, open_end or now, self._last_end or now)
         return anchor.wall
 
     def _start_segment(self, start: datetime, template: av.video.stream.VideoStream | None, frame_s: float) -> None:
         self._finish_segment()
-        start = max(start, self._last_end) if self._last_end is not None else start
+        if self._network and self._last_end is not None:
+            start = max(start, self._last_end)  # a reconnect never overlaps the segment before (a file's clock rules)
         path = segment_path(self.settings.root, self.camera, start)
         try:
             self._writer = SegmentWriter(self.camera, path, start, template,
@@ -285,8 +311,8 @@ class CameraRecorder(threading.Thread):
         try:
             segment = writer.close()
         except (av.error.FFmpegError, OSError) as error:
-            self._note_error(f"closing segment {writer.path} failed: {error}")
-            return
+            self._note_error(f"closing segment {writer.path} failed: {error}; keeping its fragments")
+            segment = salvage_part(self.camera, writer.part)
         if segment is not None:
             self._publish(segment)
 

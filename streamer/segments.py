@@ -15,8 +15,10 @@ import av.error
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
-FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
-"""A fragment per keyframe, each complete on disk once written: a crash loses at most the GOP being written."""
+SALVAGE_SUFFIX = ".salvage"
+"""A `.part` a crash left is moved to this name while its fragments are copied into a finished segment."""
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+"""A fragment per keyframe, written out as soon as it is complete: a crash loses at most the GOP being written."""
 COPYABLE_CODECS = frozenset({"h264", "hevc", "av1", "vp9"})
 """Codecs a segment keeps as the camera sent them; any other (MJPEG, MPEG-4 part 2, …) is re-encoded to H.264."""
 
@@ -51,7 +53,7 @@ def segment_path(root: Path, camera: str, start: datetime) -> Path:
 
 def start_from_path(path: Path) -> datetime:
     """The start time `segment_path` put into a segment's name; raises ValueError for any other name."""
-    stem = path.name.removesuffix(PART_SUFFIX).removesuffix(".mp4")
+    stem = path.name.removesuffix(PART_SUFFIX).removesuffix(SALVAGE_SUFFIX).removesuffix(".mp4")
     return datetime.strptime(f"{path.parent.parent.name} {path.parent.name} {stem}", "%Y-%m-%d %H %M%S.%f").replace(
         tzinfo=UTC
     )
@@ -68,9 +70,10 @@ class SegmentWriter:
         self.camera = camera
         self.path = path
         self.start = start
-        self._part = path.with_name(path.name + PART_SUFFIX)
+        self.part = path.with_name(path.name + PART_SUFFIX)
+        """Where the segment is written until it is closed."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self._part), "w", format="mp4", options=FRAGMENTED_MP4)
+        self._container = av.open(str(self.part), "w", format="mp4", options=FRAGMENTED_MP4)
         self._container.metadata["creation_time"] = start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if template is not None:
             self._stream = self._container.add_stream_from_template(template)
@@ -135,18 +138,16 @@ class SegmentWriter:
     def close(self) -> RecordedSegment | None:
         """Finish the file and rename it; None (and no file) when it got no frame."""
         stream = self._stream
-        try:
+        try:  # on failure the part stays, with its whole fragments, for `salvage_part`
             if self._encoding and self.packets:  # flush the encoder's last frames
                 for packet in stream.encode(None):
                     self._container.mux(packet)
+        finally:
             self._container.close()
-        except (av.error.FFmpegError, OSError):
-            self.discard()
-            raise
         if self.packets == 0:
-            self._part.unlink(missing_ok=True)
+            self.part.unlink(missing_ok=True)
             return None
-        self._part.replace(self.path)
+        self.part.replace(self.path)
         return RecordedSegment(
             camera=self.camera, path=self.path, start=self.start, end=self.start + timedelta(seconds=self._end_s),
             bytes=self.path.stat().st_size, keyframes=tuple(self._keyframes) or (0.0,),
@@ -156,7 +157,7 @@ class SegmentWriter:
     def discard(self) -> None:
         with contextlib.suppress(Exception):  # the container may be what failed
             self._container.close()
-        self._part.unlink(missing_ok=True)
+        self.part.unlink(missing_ok=True)
 
 
 def read_segment(camera: str, path: Path) -> RecordedSegment:
@@ -191,16 +192,20 @@ def _packet_times(container: av.container.InputContainer, stream: av.video.strea
     return keyframes, end_s
 
 
-def salvage_part(camera: str, part: Path) -> RecordedSegment | None:
-    """Turn a `.part` file a crash left into a finished segment with the fragments that reached the disk.
+def salvage_part(camera: str, left: Path) -> RecordedSegment | None:
+    """Turn a `.part` (or `.salvage`) file a crash left into a finished segment with the fragments on disk.
 
-    The readable packets are copied into a clean file under the final name; None (and the part deleted) when
-    nothing is readable.
+    The file is first moved aside, so that the segment written from it under the final name cannot overwrite
+    it; the readable packets are copied into a clean file. None (and the leftover deleted) when nothing is
+    readable.
     """
-    final = part.with_name(part.name.removesuffix(PART_SUFFIX))
-    start = start_from_path(part)
+    final = left.with_name(left.name.removesuffix(PART_SUFFIX).removesuffix(SALVAGE_SUFFIX))
+    source_path = final.with_name(final.name + SALVAGE_SUFFIX)
+    if left != source_path:
+        left.replace(source_path)
+    start = start_from_path(source_path)
     try:
-        with av.open(str(part)) as source:
+        with av.open(str(source_path)) as source:
             stream = source.streams.video[0]
             writer = SegmentWriter(camera, final, start, stream)
             with contextlib.suppress(av.error.FFmpegError):
@@ -211,8 +216,11 @@ def salvage_part(camera: str, part: Path) -> RecordedSegment | None:
                     duration = float(packet.duration * stream.time_base) if packet.duration else 0.1
                     writer.add_packet(packet, at, duration)
             segment = writer.close()
-    except (av.error.FFmpegError, OSError, IndexError) as error:
-        log.warning("%s: unreadable recording left by an earlier run (%s); deleted", part, error)
+    except OSError as error:  # the disk, not the file: keep it for the next try
+        log.warning("%s: could not salvage it now (%s); kept for the next start", left, error)
+        return None
+    except (av.error.FFmpegError, IndexError) as error:
+        log.warning("%s: unreadable recording left behind (%s); deleted", left, error)
         segment = None
-    part.unlink(missing_ok=True)
+    source_path.unlink(missing_ok=True)
     return segment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 
@@ -10,7 +11,8 @@ class StreamClock:
     """Stream time one thread advances and others wait for; closed once the reader will read no more.
 
     A file has no clock of its own: its footage is timed as starting at `epoch`, the wall time at which the
-    reader read stream time 0, and its alerts are timed the same way (`wall_at`), however fast it is read.
+    reader read stream time 0, and the reader times its frames, so its alerts, the same way (`wall_at`),
+    however fast it is read.
 
     Example:
         >>> clock = StreamClock()
@@ -27,6 +29,7 @@ class StreamClock:
         self._closed = False
         self._changed = threading.Condition()
         self.epoch: datetime | None = None
+        self._not_before: datetime | None = None
 
     @property
     def time(self) -> float:
@@ -37,10 +40,17 @@ class StreamClock:
     def closed(self) -> bool:
         return self._closed
 
-    def advance(self, stream_s: float) -> None:
+    def start_after(self, moment: datetime) -> None:
+        """Before the reader starts: stream time 0 is to be no earlier than `moment` (where this file's footage
+        from an earlier run ends, so that a file read faster than real time does not overlap it)."""
+        self._not_before = moment
+
+    def advance(self, stream_s: float, now: float | None = None) -> None:
+        """The reader has read up to `stream_s`; its first call, at Unix time `now`, sets `epoch`."""
         with self._changed:
             if self.epoch is None:
-                self.epoch = datetime.now(UTC) - timedelta(seconds=stream_s)
+                first = datetime.fromtimestamp(time.time() if now is None else now, UTC) - timedelta(seconds=stream_s)
+                self.epoch = first if self._not_before is None else max(first, self._not_before)
             self._time = max(self._time, stream_s)
             self._changed.notify_all()
 

@@ -67,7 +67,7 @@ def cutter(recorded: Recorded, tmp_path: Path):
 
     def make(**options) -> ClipCutter:
         cutter = ClipCutter(recorded.index, tmp_path / "media", on_clip=lambda key, footage: done.put((key, footage)),
-                            footage_time=lambda camera, pts, wall: recorded.at(pts), **options)
+                            **options)
         cutter.done = done
         cutter.start()
         made.append(cutter)
@@ -86,8 +86,8 @@ def test_the_recording_covers_the_file_in_segments_on_its_clock(recorded: Record
 
 def test_a_clip_runs_at_the_sources_rate_from_pre_s_before_to_post_s_after(recorded: Recorded, cutter) -> None:
     clips = cutter(pre_s=2.5, post_s=1.5)
-    clips.alert_started("a1b2c3d4e5f6", CAMERA, 4.5, datetime.now(UTC))
-    clips.alert_ended("a1b2c3d4e5f6", 6.0, datetime.now(UTC))
+    clips.alert_started("a1b2c3d4e5f6", CAMERA, recorded.at(4.5))
+    clips.alert_ended("a1b2c3d4e5f6", recorded.at(6.0))
     clips.footage_reached(CAMERA, recorded.at(SECONDS))
     key, footage = clips.done.get(timeout=30)
     assert key == "a1b2c3d4e5f6" and footage.path.name.endswith("-a1b2c3d4.mp4")
@@ -101,8 +101,8 @@ def test_a_clip_runs_at_the_sources_rate_from_pre_s_before_to_post_s_after(recor
 
 def test_a_clip_waits_for_the_recordings_to_reach_its_end(recorded: Recorded, cutter) -> None:
     clips = cutter(pre_s=0, post_s=1, wait_s=3600)
-    clips.alert_started("waiting", CAMERA, 1.0, datetime.now(UTC))
-    clips.alert_ended("waiting", 2.0, datetime.now(UTC))
+    clips.alert_started("waiting", CAMERA, recorded.at(1.0))
+    clips.alert_ended("waiting", recorded.at(2.0))
     clips.footage_reached(CAMERA, recorded.at(2.5))
     assert clips.done.empty(), "its end (3 s) is not recorded yet"
     clips.footage_reached(CAMERA, recorded.at(4.0))
@@ -112,29 +112,29 @@ def test_a_clip_waits_for_the_recordings_to_reach_its_end(recorded: Recorded, cu
 
 def test_a_long_alert_is_cut_at_max_s_while_it_goes_on(recorded: Recorded, cutter) -> None:
     clips = cutter(pre_s=1, post_s=1, max_s=3, footage_now=lambda camera: recorded.at(SECONDS))
-    clips.alert_started("long", CAMERA, 2.0, datetime.now(UTC))
+    clips.alert_started("long", CAMERA, recorded.at(2.0))
     clips.footage_reached(CAMERA, recorded.at(SECONDS))
     key, footage = clips.done.get(timeout=30)
     assert (key, footage.start, footage.end) == ("long", recorded.at(1.0), recorded.at(4.0))
-    clips.alert_ended("long", 9.0, datetime.now(UTC))  # the end of a clip already cut changes nothing
+    clips.alert_ended("long", recorded.at(9.0))  # the end of a clip already cut changes nothing
     clips.stop()
     assert clips.done.empty()
 
 
 def test_clips_are_skipped_when_disk_space_is_low(recorded: Recorded, cutter) -> None:
     clips = cutter(min_free_mb=1e12)
-    clips.alert_started("no-room", CAMERA, 5.0, datetime.now(UTC))
-    clips.alert_ended("no-room", 5.0, datetime.now(UTC))
+    clips.alert_started("no-room", CAMERA, recorded.at(5.0))
+    clips.alert_ended("no-room", recorded.at(5.0))
     clips.stop()
     assert clips.skipped_clips == 1 and clips.done.empty()
 
 
 def test_stop_cuts_every_ended_clip_with_what_was_recorded(recorded: Recorded, cutter, caplog) -> None:
     clips = cutter(pre_s=1, post_s=30, wait_s=3600)
-    clips.alert_started("at-the-end", CAMERA, 10.0, datetime.now(UTC))
-    clips.alert_ended("at-the-end", 11.0, datetime.now(UTC))
-    clips.alert_started("no-footage", CAMERA, 500.0, datetime.now(UTC))
-    clips.alert_ended("no-footage", 501.0, datetime.now(UTC))
+    clips.alert_started("at-the-end", CAMERA, recorded.at(10.0))
+    clips.alert_ended("at-the-end", recorded.at(11.0))
+    clips.alert_started("no-footage", CAMERA, recorded.at(500.0))
+    clips.alert_ended("no-footage", recorded.at(501.0))
     with caplog.at_level(logging.WARNING, logger="alerts.clip_cutter"):
         clips.stop()
     key, footage = clips.done.get_nowait()  # on_clip ran before stop() returned

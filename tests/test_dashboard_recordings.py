@@ -231,12 +231,17 @@ def test_nothing_recorded_is_not_found_and_a_configured_camera_without_recording
     assert client.get("/cameras/gate/recordings?day=2026-13-01").status_code == 400
 
 
-def test_a_third_assembly_waits_its_turn_but_kept_footage_is_still_served(recorded_site) -> None:
+def test_assemblies_are_one_per_user_and_two_in_all_but_kept_footage_is_still_served(recorded_site) -> None:
     client = recorded_site.client("viewer")
     kept = f"/cameras/{CAMERA}/footage.mp4?from={iso(0)}&to={iso(4)}"
     assert client.get(kept).status_code == 200
     cache: FootageCache = recorded_site.app.extensions["vigil.footage"]
-    with cache.slot(), cache.slot():
+    with cache.slot("viewer"):
+        own = client.get(f"/api/cameras/{CAMERA}/footage.mp4?from={iso(0)}&to={iso(5)}")
+        assert own.status_code == 503 and "viewer is already having footage assembled" in own.json["error"]
+        assert recorded_site.client("operator").get(f"/cameras/{CAMERA}/footage.mp4?from={iso(0)}&to={iso(6)}") \
+            .status_code == 200, "one user's assembly keeps nobody else waiting"
+    with cache.slot("a"), cache.slot("b"):
         busy = client.get(f"/api/cameras/{CAMERA}/footage.mp4?from={iso(0)}&to={iso(5)}")
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
         assert "2 footage assemblies are already running" in busy.json["error"]

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from alerts import Alert, AlertStatus, AlertStore, Severity
+from alerts.recording_keeper import RecordingKeeper
 from alerts.recording_retention import CameraRetention, Retention, RetentionPolicy
 from alerts.recordings import RecordingIndex
 from streamer.segments import RecordedSegment, segment_path
+from tests.test_store_outage import wait_until
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SEGMENT = timedelta(seconds=10)
@@ -121,6 +125,42 @@ def test_the_free_disk_guard_deletes_the_oldest_until_there_is_room(site) -> Non
     for start in starts:
         record(index, "gate", start, size=2 * MB)
     free = shutil.disk_usage(index.root).free
-    guard = RetentionPolicy({"gate": CameraRetention(days=None)}, min_free_bytes=free + 3 * MB)
+    guard = RetentionPolicy({"gate": CameraRetention(days=None)}, min_free_bytes=free - 2 * MB,
+                            free_margin_bytes=2 * MB + MB // 2)
     Retention(index, guard).apply(NOW)
-    assert remaining(index) == [starts[2]], "4 MB freed for the 3 MB missing, oldest first"
+    # Below the floor plus the margin: freed up to twice the margin above the floor, 3 MB, oldest first.
+    assert remaining(index) == [starts[2]], "4 MB freed for the 3 MB wanted"
+    calm = RetentionPolicy(guard.cameras, min_free_bytes=free - 20 * MB, free_margin_bytes=10 * MB)
+    Retention(index, calm).apply(NOW)
+    assert remaining(index) == [starts[2]], "above the floor plus the margin nothing goes"
+
+
+def test_the_recordings_of_a_camera_no_longer_configured_expire_too(site) -> None:
+    _store, index = site
+    record(index, "old-gate", NOW - timedelta(days=3))
+    record(index, "old-gate", NOW - timedelta(hours=1))
+    Retention(index, RetentionPolicy({"gate": CameraRetention(days=None)}, removed=CameraRetention(days=1))).apply(NOW)
+    assert remaining(index, "old-gate") == [NOW - timedelta(hours=1)]
+
+
+def test_the_keeper_holds_segments_while_the_store_is_locked_and_indexes_them_after(tmp_path: Path, caplog) -> None:
+    store = AlertStore(tmp_path / "vigil.db", busy_timeout_ms=50)
+    index = RecordingIndex(store.engine, tmp_path / "recordings")
+    indexed = threading.Event()
+    keeper = RecordingKeeper(index, Retention(index, RetentionPolicy({"gate": CameraRetention(days=None)})),
+                             ["gate"], on_indexed=lambda camera, end: indexed.set())
+    keeper.start()
+    locker = sqlite3.connect(tmp_path / "vigil.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    path = segment_path(index.root, "gate", NOW)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\0" * 100)
+    with caplog.at_level(logging.WARNING, logger="alerts.recording_keeper"):
+        keeper.submit(RecordedSegment("gate", path, NOW, NOW + SEGMENT, 100, (0.0,), "h264", 1280, 720))
+        wait_until(lambda: "indexing 1 segment(s) failed" in caplog.text, "the failed attempt")
+    assert not indexed.is_set()
+    locker.execute("ROLLBACK")
+    assert indexed.wait(timeout=30), "indexed on the next try"
+    keeper.stop()
+    assert remaining(index) == [NOW] and keeper.is_alive() is False
+    store.close()

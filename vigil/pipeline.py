@@ -70,18 +70,20 @@ def recorder_settings(camera: CameraConfig, record: RecordConfig, config: VigilC
 
 
 def retention_policy(config: VigilConfig) -> RetentionPolicy:
-    """What `record.retain` and `max_disk_gb` keep, per camera; the newest footage an alert may still claim stays."""
+    """What `record.retain` and `max_disk_gb` keep, per camera (the top-level `record` for cameras since removed);
+    the newest footage an alert may still claim stays."""
     clips = config.storage.clips
-    cameras = {}
-    for name, camera in config.cameras.items():
-        record = config.record.overridden_by(camera.record)
-        cameras[name] = CameraRetention(mode=record.mode, days=record.retain.days,
-                                        events_days=record.retain.events_days,
-                                        hold_s=clips.pre_s + 2 * record.segment_s + 60)
+
+    def rules(record: RecordConfig) -> CameraRetention:
+        return CameraRetention(mode=record.mode, days=record.retain.days, events_days=record.retain.events_days,
+                               hold_s=clips.pre_s + 2 * record.segment_s + 60)
+
     max_gb = config.record.max_disk_gb
-    return RetentionPolicy(cameras, pre_s=clips.pre_s, post_s=clips.post_s,
-                           max_bytes=None if max_gb is None else int(max_gb * 1e9),
-                           min_free_bytes=int(config.storage.min_free_mb * 1e6))
+    return RetentionPolicy(
+        {name: rules(config.record.overridden_by(camera.record)) for name, camera in config.cameras.items()},
+        rules(config.record), pre_s=clips.pre_s, post_s=clips.post_s,
+        max_bytes=None if max_gb is None else int(max_gb * 1e9), min_free_bytes=int(config.storage.min_free_mb * 1e6),
+    )
 
 
 class Pipeline:
@@ -120,8 +122,8 @@ class Pipeline:
         recorded = {name: record for name in config.cameras if (record := config.recording(name)) is not None}
         clips = config.storage.clips
         self.clips = ClipCutter(
-            self.recordings, config.storage.media_dir, on_clip=self._clip_cut, footage_time=self._footage_time,
-            footage_now=self._footage_now, pre_s=clips.pre_s,
+            self.recordings, config.storage.media_dir, on_clip=self._clip_cut, footage_now=self._footage_now,
+            pre_s=clips.pre_s,
             post_s=clips.post_s, max_s=clips.max_s, min_free_mb=config.storage.min_free_mb,
             wait_s=max((record.segment_s for record in recorded.values()), default=10.0) + 20,
         )
@@ -131,7 +133,7 @@ class Pipeline:
         self.recorded = frozenset(recorded)
         """Cameras whose main stream is recorded: only their alerts get clips."""
         self.file_clocks = {name: StreamClock() for name in recorded if not is_network_url(config.cameras[name].url)}
-        """Recorded file cameras: how far each reader has read; the recorder follows, alerts are timed by it."""
+        """Recorded file cameras: how far each reader has read; the recorder follows, and frames are timed by it."""
         self.recorders = [
             CameraRecorder(name, recorder_settings(config.cameras[name], record, config), self.keeper.submit,
                            file_clock=self.file_clocks.get(name))
@@ -193,19 +195,14 @@ class Pipeline:
         events = self.engine.process(frame, detections)
         for event in events if frame.camera in self.recorded else ():
             if isinstance(event, AlertStarted):
-                wall = datetime.fromtimestamp(frame.wall_time, UTC)
-                self.clips.alert_started(event.alert.key, frame.camera, frame.pts, wall)
+                at = datetime.fromtimestamp(frame.wall_time, UTC)  # a recorded file's frames are on its clock
+                self.clips.alert_started(event.alert.key, frame.camera, at)
                 if event.alert.ended_at is not None:
-                    self.clips.alert_ended(event.alert.key, frame.pts, wall)
+                    self.clips.alert_ended(event.alert.key, at)
             elif isinstance(event, AlertEnded):
-                self.clips.alert_ended(event.key, event.pts, event.ended_at)
+                self.clips.alert_ended(event.key, event.ended_at)
         if events:
             self.writer.submit(events)
-
-    def _footage_time(self, camera: str, pts: float, wall: datetime) -> datetime:
-        """When stream time `pts` of `camera` is in its recordings: its file's clock, or else the wall clock."""
-        clock = self.file_clocks.get(camera)
-        return wall if clock is None or clock.epoch is None else clock.wall_at(pts)
 
     def _footage_now(self, camera: str) -> datetime:
         """How far `camera`'s recording clock has got: where its file's reader is, or else now."""
@@ -225,6 +222,11 @@ class Pipeline:
         self.keeper.start()
         self.clips.start()
         for recorder in self.recorders:
+            salvaged_to = recorder.salvage()
+            if (clock := self.file_clocks.get(recorder.camera)) is not None:
+                ends = [end for end in (salvaged_to, self.recordings.latest_end(recorder.camera)) if end is not None]
+                if ends:
+                    clock.start_after(max(ends))
             recorder.start()
         self.purge_expired()
         self.workers.start()
@@ -249,7 +251,7 @@ class Pipeline:
         self.save_scores()
         closing = self.engine.close_all(datetime.now(UTC))
         for event in closing:
-            self.clips.alert_ended(event.key, event.pts, event.ended_at)
+            self.clips.alert_ended(event.key, event.ended_at)
         self.writer.submit(closing)
         for recorder in self.recorders:
             recorder.stop()
