@@ -64,13 +64,31 @@ def small_detector():
     return detector
 
 
+@pytest.fixture(scope="session")
+def shared_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of the base model's backend exports (OpenVINO, …) for every `vigil run` of the session."""
+    return tmp_path_factory.mktemp("exports")
+
+
+def share_exports(folder: Path, shared: Path) -> None:
+    """Point the registry of a config in `folder` (default `finetune.models_dir`) at the session's exports, so
+    the base model is exported once per session instead of once per run (7 s each here)."""
+    exports = folder / "data" / "models" / "exports"
+    if not exports.exists():
+        exports.parent.mkdir(parents=True, exist_ok=True)
+        exports.symlink_to(shared, target_is_directory=True)
+
+
 @pytest.fixture
-def write_config(tmp_path: Path):
-    """Writes a config mapping as YAML into the test's temp folder and returns its path."""
+def write_config(tmp_path: Path, shared_exports: Path):
+    """Writes a config mapping as YAML into the test's temp folder and returns its path; a config that keeps the
+    default models folder shares the session's exports."""
 
     def write(config: dict, name: str = "config.yaml") -> Path:
         path = tmp_path / name
         path.write_text(yaml.safe_dump(config, sort_keys=False))
+        if "models_dir" not in config.get("finetune", {}):
+            share_exports(tmp_path, shared_exports)
         return path
 
     return write

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import TEST_IMGSZ
+from tests.conftest import TEST_IMGSZ, share_exports
 from tests.running_vigil import RawStreams, RunningVigil, logged_in, running_vigil, vigil_cli
 
 pytestmark = pytest.mark.slow
@@ -34,8 +34,9 @@ def _closed_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def vigil(tmp_path_factory, sample_video) -> RunningVigil:
+def vigil(tmp_path_factory, sample_video, shared_exports) -> RunningVigil:
     folder = tmp_path_factory.mktemp("hostile")
+    share_exports(folder, shared_exports)
     silent = f"rtsp://admin:${{CAM_PASSWORD}}@127.0.0.1:{_closed_port()}/stream?password=${{CAM_PASSWORD}}"
     config = {
         "cameras": {
