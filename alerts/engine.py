@@ -68,12 +68,14 @@ class CameraAlerts:
         self.states: dict[Rule, RuleState] = {}
         """Each armed rule's state here; a rule disarmed or no longer applying ends its alerts and starts afresh."""
         self._last_pts = 0.0
+        self._last_wall: datetime | None = None
 
     def process(self, frame: Frame, detections: sv.Detections, shapes: CameraShapes) -> list[RuleEvent]:
         """Run the rules over `frame`, whose camera's zones and lines are `shapes`."""
         applying = [rule for rule in self.rules if rule.applies_to(self.camera, shapes)]
         scene = self.scene.update(frame, detections, SceneShapes.union(rule.watched(shapes) for rule in applying))
         self._last_pts, now = frame.pts, wall_datetime(frame)
+        self._last_wall = now
         events: list[RuleEvent] = []
         for rule in self.rules:
             if rule in applying and rule.is_armed(now):
@@ -86,6 +88,8 @@ class CameraAlerts:
         return events
 
     def close_all(self, ended_at: datetime) -> list[RuleEvent]:
-        """End the alerts open on this camera at its last frame's stream time."""
+        """End the alerts open on this camera at its last frame: its stream time, and its wall time (on a recorded
+        file's own clock, as its footage), or `ended_at` before any frame."""
         states, self.states = self.states, {}
-        return [event for rule, state in states.items() for event in rule.close(state, ended_at, self._last_pts)]
+        at = self._last_wall or ended_at
+        return [event for rule, state in states.items() for event in rule.close(state, at, self._last_pts)]

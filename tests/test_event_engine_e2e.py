@@ -66,7 +66,7 @@ def vigil_run(config: Path, *args: str) -> list[str]:
 
 def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_video, write_config, tmp_path) -> None:
     config = write_config(scene_config(sample_video, tmp_path, realtime=False))
-    result = subprocess.run(vigil_run(config, "--duration", "45"), capture_output=True, text=True, timeout=240)
+    result = subprocess.run(vigil_run(config, "--duration", "35"), capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     alerts = rows(tmp_path / "vigil.db")
     by_rule = {rule: [a for a in alerts if a["rule"] == rule] for rule in ("seen", "loitering", "crossing", "crowd")}
@@ -76,20 +76,24 @@ def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_vi
     at_old_default = [a for a in alerts if a["rule"] == "pair-at-old-default"]
     assert by_default and len(by_default) > len(at_old_default), (len(by_default), len(at_old_default))
 
-    durations = []
+    with_post = 0
     for alert in alerts:
         assert Path(alert["snapshot_path"]).stat().st_size > 10_000
         assert alert["ended_at"] is not None
         assert alert["clip_path"], f"alert {alert['id']} ({alert['rule']}) has no clip"
-        clip = ffprobe(alert["clip_path"])
-        assert (clip["codec_name"], clip["pix_fmt"], clip["width"], clip["height"]) == ("h264", "yuv420p", 768, 576)
-        assert clip["r_frame_rate"] == "10/1", "the camera's own 10 fps, not the detect rate's 5"
         covered = json.loads(alert["details"])
-        seconds = (datetime.fromisoformat(covered["clip_to"]) - datetime.fromisoformat(covered["clip_from"]))
-        assert abs(int(clip["nb_read_packets"]) - 10 * seconds.total_seconds()) <= 1, "every frame it covers"
-        assert seconds.total_seconds() >= 1.0, "pre-roll and alert; the stop cuts alerts still open"
-        durations.append(seconds.total_seconds())
-    assert max(durations) >= 3.0, "an alert that ended during the run has 2 s before and 1 s after"
+        clip_from, clip_to = (datetime.fromisoformat(covered[k]) for k in ("clip_from", "clip_to"))
+        started, ended = (datetime.fromisoformat(alert[k]).replace(tzinfo=UTC) for k in ("started_at", "ended_at"))
+        assert clip_from <= started - timedelta(seconds=2), "pre_s before the start (from the keyframe before)"
+        with_post += clip_to >= ended + timedelta(seconds=1)
+        if alert in by_rule.get(alert["rule"], [])[:2]:  # every alert's clip is probed by the recording tests
+            clip = ffprobe(alert["clip_path"])
+            assert (clip["codec_name"], clip["pix_fmt"], clip["width"], clip["height"]) == (
+                "h264", "yuv420p", 768, 576)
+            assert clip["r_frame_rate"] == "10/1", "the camera's own 10 fps, not the detect rate's 5"
+            seconds = (clip_to - clip_from).total_seconds()
+            assert abs(int(clip["nb_read_packets"]) - 10 * seconds) <= 1, "every frame it covers"
+    assert with_post, "the alerts that ended during the run have post_s after their end"
     for crossing in by_rule["crossing"]:
         assert crossing["started_at"] == crossing["ended_at"], "a crossing is instantaneous"
         assert crossing["line"] == "midline" and json.loads(crossing["details"])["direction"] in ("in", "out")

@@ -281,5 +281,6 @@ def test_close_all_ends_open_alerts_at_their_camera_time() -> None:
     opened = started(run(rule, [(2.0, objects((1, "person", 0.9, box_at(20, 50)), (2, "person", 0.9, box_at(70, 50))))]))
     closing = engine_of(rule).close_all(datetime(2026, 1, 1, tzinfo=UTC))
     assert sorted(e.key for e in closing) == sorted(a.key for a in opened)
-    assert {e.pts for e in closing} == {2.0}
+    assert {(e.pts, e.ended_at) for e in closing} == {(2.0, datetime.fromtimestamp(EPOCH + 2.0, UTC))}, (
+        "the camera's last frame, not the time of the shutdown")
     assert engine_of(rule).close_all(datetime(2026, 1, 1, tzinfo=UTC)) == []
