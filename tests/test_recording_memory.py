@@ -2,52 +2,31 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.camera_files import camera_like
-from tests.conftest import TEST_IMGSZ
-from vigil.config import VigilConfig
-from vigil.pipeline import Pipeline
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
 MB = 1_000_000
 
 
-def run_and_measure(clip: Path, tmp_path: Path, detector, pre_s: float) -> int:
-    """RSS growth, in bytes, over a whole run of the clip read at detector speed (and recorded)."""
-    folder = tmp_path / f"pre-{pre_s:g}"
-    config = VigilConfig.model_validate({
-        "cameras": {"lobby": {"url": str(clip), "detect_fps": 10, "realtime": False}},
-        "motion": {"enabled": False},
-        "detector": {"model": "default", "imgsz": TEST_IMGSZ, "device": "cpu"},
-        "rules": [{"name": "seen", "kind": "presence", "classes": ["person"], "min_score": 0.25,
-                   "min_duration_s": 0, "cooldown_s": 1, "clear_after_s": 600}],
-        "storage": {"database": str(folder / "vigil.db"), "media_dir": str(folder / "media"),
-                    "recordings_dir": str(folder / "recordings"), "clips": {"pre_s": pre_s, "post_s": 1}},
-        "finetune": {"models_dir": str(folder / "models")},
-    })
-    process = psutil.Process()
-    pipeline = Pipeline(config, detector=detector)
-    before = process.memory_info().rss
-    pipeline.start()
-    try:
-        pipeline.health.wait_until("lobby", lambda h: h.state == "ended", timeout_s=180)
-        grown = process.memory_info().rss - before  # before stop: an alert still open would hold its pre-roll
-    finally:
-        pipeline.stop()
-    assert pipeline.store.list_alerts(), "an alert was open during the run, so a pre-roll was wanted"
-    return grown
+def grown(clip: Path, folder: Path, pre_s: float, exports: Path) -> int:
+    """RSS growth of a pipeline, in a process of its own, over a run of `clip` read at detector speed."""
+    result = subprocess.run([sys.executable, "-m", "tests.pipeline_memory", str(clip), str(folder), str(pre_s),
+                             str(exports)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return int(result.stdout.split()[-1])
 
 
-def test_rss_does_not_grow_with_pre_s(sample_video: Path, small_detector, tmp_path: Path) -> None:
-    clip = tmp_path / "lobby-720p.mp4"
-    camera_like(sample_video, clip, seconds=4, scale="960:720")
-    run_and_measure(clip, tmp_path, small_detector, pre_s=1)  # warm-up: the first 720p run's own allocations
-    long_pre_roll = run_and_measure(clip, tmp_path, small_detector, pre_s=60)
-    short_pre_roll = run_and_measure(clip, tmp_path, small_detector, pre_s=1)
-    # A ring of 60 s of frames at 10 fps would hold all 40 frames of this 4 s clip: 40 x 2.1 MB.
+def test_rss_does_not_grow_with_pre_s(sample_video: Path, tmp_path: Path, shared_exports: Path) -> None:
+    clip = camera_like(sample_video, tmp_path / "lobby-720p.mp4", seconds=4, scale="960:720")
+    long_pre_roll = grown(clip, tmp_path / "pre-60", 60, shared_exports)
+    short_pre_roll = grown(clip, tmp_path / "pre-1", 1, shared_exports)
+    # A ring of 60 s of frames at the detect rate would hold all 20 detected frames of this clip: 20 x 2.1 MB.
     assert long_pre_roll < short_pre_roll + 30 * MB, (long_pre_roll / MB, short_pre_roll / MB)
