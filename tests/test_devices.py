@@ -29,7 +29,8 @@ def test_two_devices_each_batch_their_own_cameras(sample_video, tmp_path) -> Non
         "cameras": {"a": camera, "b": camera, "c": {**camera, "detect_fps": 10}},
         "detector": {"model": "default", "imgsz": 320, "device": ["cpu", "cpu"], "backend": "pytorch"},
         "motion": {"enabled": False},
-        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media")},
+        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media"),
+                    "recordings_dir": str(tmp_path / "recordings")},
         "finetune": {"models_dir": str(tmp_path / "models")},
     })
     pipeline = Pipeline(config)

@@ -49,7 +49,8 @@ def test_a_dwell_timer_is_right_across_gated_gaps(sample_video, small_detector, 
         "motion": {"enabled": True, "check_every_s": CHECK_EVERY_S, "tracked_check_s": TRACKED_CHECK_S},
         "rules": [{"name": "loitering", "kind": "dwell", "zone": "all", "classes": ["person"], "min_score": 0.3,
                    "min_dwell_s": MIN_DWELL_S, "inertia_frames": 1, "clear_after_s": 2.5}],
-        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media")},
+        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media"),
+                    "recordings_dir": str(tmp_path / "recordings")},
         "finetune": {"models_dir": str(tmp_path / "models")},
     })
     pipeline = Pipeline(config, detector=small_detector)

@@ -27,7 +27,8 @@ def test_a_database_locked_for_ten_seconds_neither_slows_detection_nor_loses_an_
         "motion": {"enabled": False},
         "rules": [{"name": "seen", "kind": "presence", "classes": ["person"], "min_score": 0.35,
                    "min_duration_s": 0.4, "cooldown_s": 0, "clear_after_s": 0.5}],
-        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media")},
+        "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media"),
+                    "recordings_dir": str(tmp_path / "recordings")},
         "finetune": {"models_dir": str(tmp_path / "models")},
     })
     pipeline = Pipeline(config, detector=small_detector)
