@@ -105,7 +105,9 @@ class SegmentWriter:
         pts = (packet.pts if packet.pts is not None else packet.dts) - self._origin
         packet.dts, packet.pts, packet.stream = dts, max(pts, dts), self._stream
         self._container.mux(packet)
-        self._note(packet.is_keyframe, offset_s, duration_s)
+        if packet.is_keyframe:
+            self._keyframes.append(round(offset_s, 6))
+        self._counted(offset_s, duration_s)
         self._last_dts = dts
 
     def add_frame(self, frame: av.VideoFrame, offset_s: float, duration_s: float) -> None:
@@ -121,13 +123,11 @@ class SegmentWriter:
             self._container.mux(packet)
             if packet.is_keyframe:
                 self._keyframes.append(float(packet.pts * packet.time_base))
-        self.packets += 1
-        self._end_s = max(self._end_s, offset_s + duration_s)
+        self._counted(offset_s, duration_s)
         self._last_dts = ms
 
-    def _note(self, keyframe: bool, offset_s: float, duration_s: float) -> None:
-        if keyframe:
-            self._keyframes.append(round(offset_s, 6))
+    def _counted(self, offset_s: float, duration_s: float) -> None:
+        """One more frame in the segment, which now lasts at least to its end."""
         self.packets += 1
         self._end_s = max(self._end_s, offset_s + duration_s)
 
@@ -153,11 +153,6 @@ class SegmentWriter:
             bytes=self.path.stat().st_size, keyframes=tuple(self._keyframes) or (0.0,),
             codec=self._codec, width=stream.width, height=stream.height,
         )
-
-    def discard(self) -> None:
-        with contextlib.suppress(Exception):  # the container may be what failed
-            self._container.close()
-        self.part.unlink(missing_ok=True)
 
 
 def read_segment(camera: str, path: Path) -> RecordedSegment:

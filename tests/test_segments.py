@@ -28,7 +28,7 @@ def test_a_part_left_by_a_crash_is_salvaged_with_every_whole_fragment(sample_vid
         crashed = tmp_path / "crashed" / final.relative_to(tmp_path / "recordings")
         crashed.parent.mkdir(parents=True)
         shutil.copy(left, crashed.with_name(left.name))
-        writer.discard()
+        writer.close()
 
     segment = salvage_part("gate", crashed.with_name(left.name))
     assert segment is not None and segment.path == crashed and segment.start == START.replace(microsecond=250_000)
