@@ -24,6 +24,15 @@ class AccountAction(StrEnum):
     PASSWORD = "set-password"
     EXPORT = "export"
     """Footage of a camera downloaded: the target is the camera, the detail the time range."""
+    ARM = "arm"
+    """A rule armed on a camera by a command: the target is `camera/rule`."""
+    DISARM = "disarm"
+    ACKNOWLEDGE = "acknowledge"
+    """An alert acknowledged by a command: the target is the alert's id."""
+
+
+_TARGET_KINDS = {AccountAction.EXPORT: "camera", AccountAction.ARM: "rule", AccountAction.DISARM: "rule",
+                 AccountAction.ACKNOWLEDGE: "alert"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +53,7 @@ class AuditEntry:
     detail: str = ""
 
     def text(self) -> str:
-        what = "camera" if self.action is AccountAction.EXPORT else "user"
+        what = _TARGET_KINDS.get(self.action, "user")
         return f"{self.actor}: {self.action} {what} {self.target}" + (f" ({self.detail})" if self.detail else "")
 
 

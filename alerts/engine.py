@@ -9,6 +9,8 @@ from datetime import datetime
 import supervision as sv
 
 from alerts.alert import RuleEvent
+from alerts.arming import RuleArming
+from alerts.occupancy import OccupancyRule
 from alerts.rule_base import Rule, RuleState, wall_datetime
 from alerts.scene import SceneState
 from alerts.site_shapes import CameraShapes, SiteShapes
@@ -34,9 +36,11 @@ class AlertEngine:
         []
     """
 
-    def __init__(self, rules: Sequence[Rule], shapes: SiteShapes) -> None:
+    def __init__(self, rules: Sequence[Rule], shapes: SiteShapes, arming: RuleArming | None = None) -> None:
         self.rules = list(rules)
         self._shapes = shapes
+        self._arming = arming
+        """Rules disarmed on a camera by a command; without it every rule is armed (its schedule permitting)."""
         self._cameras: dict[str, CameraAlerts] = {}
         self._cameras_lock = threading.Lock()
 
@@ -45,7 +49,7 @@ class AlertEngine:
         with self._cameras_lock:
             camera = self._cameras.get(frame.camera)
             if camera is None:
-                camera = self._cameras[frame.camera] = CameraAlerts(frame.camera, self.rules)
+                camera = self._cameras[frame.camera] = CameraAlerts(frame.camera, self.rules, self._arming)
         return camera.process(frame, detections, self._shapes.of(frame.camera))
 
     def close_all(self, ended_at: datetime) -> list[RuleEvent]:
@@ -54,13 +58,20 @@ class AlertEngine:
             cameras, self._cameras = list(self._cameras.values()), {}
         return [event for camera in cameras for event in camera.close_all(ended_at)]
 
+    def zone_counts(self) -> dict[str, dict[str, int]]:
+        """Per camera, each occupancy rule's zone and how many of its objects are inside now."""
+        with self._cameras_lock:
+            cameras = list(self._cameras.values())
+        return {camera.camera: camera.zone_counts() for camera in cameras}
+
 
 class CameraAlerts:
     """One camera's scene and each rule's state there; used by one thread at a time."""
 
-    def __init__(self, camera: str, rules: Sequence[Rule]) -> None:
+    def __init__(self, camera: str, rules: Sequence[Rule], arming: RuleArming | None = None) -> None:
         self.camera = camera
         self.rules = tuple(rules)
+        self._arming = arming
         self.scene = SceneState(
             score_windows={rule.settings.score_window for rule in rules},
             horizon_s=max((rule.settings.clear_after_s for rule in rules), default=0.0),
@@ -78,7 +89,7 @@ class CameraAlerts:
         self._last_wall = now
         events: list[RuleEvent] = []
         for rule in self.rules:
-            if rule in applying and rule.is_armed(now):
+            if rule in applying and rule.is_armed(now) and self._armed(rule):
                 state = self.states.get(rule)
                 if state is None:
                     state = self.states[rule] = rule.new_state()
@@ -86,6 +97,12 @@ class CameraAlerts:
             elif (state := self.states.pop(rule, None)) is not None:
                 events += rule.close(state, now, frame.pts)
         return events
+
+    def zone_counts(self) -> dict[str, int]:
+        return {rule.zone: state.count for rule, state in list(self.states.items()) if isinstance(rule, OccupancyRule)}
+
+    def _armed(self, rule: Rule) -> bool:
+        return self._arming is None or self._arming.armed(self.camera, rule.settings.name)
 
     def close_all(self, ended_at: datetime) -> list[RuleEvent]:
         """End the alerts open on this camera at its last frame: its stream time, and its wall time (on a recorded

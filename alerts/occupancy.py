@@ -19,6 +19,8 @@ class _OccupancyState(RuleState):
     crowded_since: float | None = None
     open_key: str | None = None
     peak: int = 0
+    count: int = 0
+    """Objects inside on the last frame."""
 
 
 class OccupancyRule(Rule):
@@ -66,7 +68,7 @@ class OccupancyRule(Rule):
     def update(self, state: _OccupancyState, frame: Frame, scene: Scene) -> list[RuleEvent]:
         objects = self._objects(scene)
         crowd = objects[scene.zones[self._watch].contains(objects.tracker_id)]
-        count = len(crowd)
+        count = state.count = len(crowd)
         if count < self.min_count:
             state.crowded_since = None
             return self._end(state, frame)

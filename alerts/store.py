@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, delete, event, insert, select, upd
 from sqlalchemy.orm import Session
 
 from alerts.alert import Alert, AlertStatus, Severity
+from alerts.notify.events import CameraStatus, EventKind, add_alert_event, add_camera_event
 from alerts.private_files import private_sqlite_file
 from alerts.tables import AlertActionRow, AlertRow
 
@@ -68,6 +69,9 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
 
 class AlertStore:
     """Reads and writes alerts and their audit trail; the schema is brought up to date on open.
+
+    Every change an operator or a sink would want to hear of (an alert started, improved, ended, or its status
+    changed; a camera's status) adds its outbox event in the change's own transaction: both are stored or neither.
 
     The database file and SQLite's files beside it are readable by their owner only (0600).
 
@@ -130,6 +134,7 @@ class AlertStore:
                 return existing
             session.add(row)
             session.flush()
+            add_alert_event(session, EventKind.ALERT_STARTED, _to_alert(row), f"{alert.key}.started")
             return row.id
 
     def id_for_key(self, key: str) -> int | None:
@@ -140,9 +145,11 @@ class AlertStore:
     def end(self, alert_id: int, ended_at: datetime) -> None:
         """Record when the alert ended; an alert that has already ended keeps its time."""
         with Session(self.engine) as session, session.begin():
-            session.execute(
+            ended = session.execute(
                 update(AlertRow).where(AlertRow.id == alert_id, AlertRow.ended_at.is_(None)).values(ended_at=ended_at)
-            )
+            ).rowcount
+            if ended:
+                _add_event(session, alert_id, EventKind.ALERT_ENDED, "ended")
 
     def update_best(
         self,
@@ -164,6 +171,7 @@ class AlertStore:
             _update_one(session, alert_id, values)
             current = session.scalar(select(AlertRow.details).where(AlertRow.id == alert_id))
             session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(details={**current, **details}))
+            _add_event(session, alert_id, EventKind.ALERT_UPDATED, f"updated.{score:.6f}")
 
     def set_clip(self, alert_id: int, clip_path: str, starts_at: datetime | None = None,
                  ends_at: datetime | None = None) -> None:
@@ -198,7 +206,11 @@ class AlertStore:
                 if current == status:
                     return
                 raise InvalidTransition(alert_id, AlertStatus(current), status)
-            session.add(_action(alert_id, actor, str(status), note))
+            action = _action(alert_id, actor, str(status), note)
+            session.add(action)
+            session.flush()
+            _add_event(session, alert_id, EventKind.ALERT_STATUS, f"status.{action.id}",
+                       {"status": str(status), "by": actor, "note": note})
 
     def add_note(self, alert_id: int, actor: str, note: str) -> None:
         if not note.strip():
@@ -265,7 +277,14 @@ class AlertStore:
                     insert(AlertActionRow),
                     [{"alert_id": i, "at": now, "actor": actor, "action": "closed", "note": note} for i in closed],
                 )
+                for alert_id in closed:
+                    _add_event(session, alert_id, EventKind.ALERT_ENDED, "ended", {"note": note})
             return len(closed)
+
+    def record_camera_status(self, camera: str, status: CameraStatus, at: datetime, error: str | None) -> None:
+        """Tell the sinks `camera` went online, offline or stopped at `at` (a replay of the same change adds nothing)."""
+        with Session(self.engine) as session, session.begin():
+            add_camera_event(session, camera, status, at, error)
 
     def delete_before(
         self, cutoff: datetime, statuses: tuple[AlertStatus, ...] = (AlertStatus.RESOLVED, AlertStatus.FALSE_POSITIVE)
@@ -289,6 +308,14 @@ class AlertStore:
 def _update_one(session: Session, alert_id: int, values: dict[str, Any]) -> None:
     if not session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values)).rowcount:
         raise AlertNotFound(alert_id)
+
+
+def _add_event(session: Session, alert_id: int, kind: EventKind, suffix: str,
+               change: dict[str, Any] | None = None) -> None:
+    """Add the outbox event of a change just made to `alert_id`, keyed by the alert's key and `suffix`."""
+    alert = _to_alert(session.scalars(select(AlertRow).where(AlertRow.id == alert_id)
+                                      .execution_options(populate_existing=True)).one())
+    add_alert_event(session, kind, alert, f"{alert.key}.{suffix}", change)
 
 
 def _action(alert_id: int, actor: str, action: str, note: str | None) -> AlertActionRow:

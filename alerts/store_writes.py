@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.alert import Alert, AlertEnded, AlertStatus, Severity
+from alerts.notify.events import CameraStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,17 @@ class CloseLeftOpen:
     at: datetime
 
 
-StoreWrite = NewAlert | BestMoment | AlertEnded | ClipSaved | PurgeExpired | CloseLeftOpen
+@dataclass(frozen=True, slots=True)
+class CameraStatusChanged:
+    """A camera went online, offline or stopped: an outbox event for the sinks."""
+
+    camera: str
+    status: CameraStatus
+    at: datetime
+    error: str | None = None
+
+
+StoreWrite = NewAlert | BestMoment | AlertEnded | ClipSaved | PurgeExpired | CloseLeftOpen | CameraStatusChanged
 
 
 def to_record(write: StoreWrite) -> dict[str, Any]:
@@ -75,6 +86,9 @@ def to_record(write: StoreWrite) -> dict[str, Any]:
             return {"write": "purge", "cutoff": cutoff.isoformat()}
         case CloseLeftOpen(at=at):
             return {"write": "close_left_open", "at": at.isoformat()}
+        case CameraStatusChanged(camera=camera, status=status, at=at, error=error):
+            return {"write": "camera_status", "camera": camera, "status": str(status), "at": at.isoformat(),
+                    "error": error}
     raise TypeError(f"not a store write: {write!r}")
 
 
@@ -103,6 +117,9 @@ def from_record(record: dict[str, Any]) -> StoreWrite:
             return PurgeExpired(datetime.fromisoformat(record["cutoff"]))
         case {"write": "close_left_open"}:
             return CloseLeftOpen(datetime.fromisoformat(record["at"]))
+        case {"write": "camera_status"}:
+            return CameraStatusChanged(record["camera"], CameraStatus(record["status"]),
+                                       datetime.fromisoformat(record["at"]), record["error"])
     raise ValueError(f"unknown journal record {record!r:.200}")
 
 

@@ -182,3 +182,63 @@ class RecordingRow(Base):
     codec: Mapped[str] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxRow(Base):
+    """One event for the notification sinks, written in the transaction of the change it tells of."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """Delivery order."""
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    """Idempotency key: the same for every delivery of the event, and for a write replayed from the journal."""
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    camera: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rule: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    """No foreign key: the event outlives an alert deleted by retention."""
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONObject)
+    snapshot_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    only_sink: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """A test message for this sink alone."""
+
+
+class OutboxSinkRow(Base):
+    """A sink the outbox has known: it is sent the events after `since_id`, not the history before it was added."""
+
+    __tablename__ = "outbox_sinks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    since_id: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryRow(Base):
+    """What became of one outbox event at one sink: delivered, skipped by its filters, or refused for good."""
+
+    __tablename__ = "outbox_deliveries"
+    __table_args__ = (Index("uq_outbox_deliveries_sink_event", "sink", "event_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    sink: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(String(256), server_default="")
+
+
+class RuleArmingRow(Base):
+    """A rule disarmed or re-armed on one camera by a command; rules without a row are armed."""
+
+    __tablename__ = "rule_arming"
+
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(128), primary_key=True)
+    armed: Mapped[bool] = mapped_column(Boolean)
+    by: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

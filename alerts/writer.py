@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from alerts.snapshots import Render, SnapshotWriter, boxes_only, raw_frame_path
 from alerts.store import AlertStore
 from alerts.store_writes import (
     BestMoment,
+    CameraStatusChanged,
     ClipSaved,
     CloseLeftOpen,
     NewAlert,
@@ -39,7 +40,7 @@ _LAST_RETRY_S = 5.0
 """Retries of a failing store back off from the first to the last delay, doubling."""
 _CLOSED_NOTE = "closed at start-up, once the journal was replayed: Vigil stopped without ending it"
 
-WriterEvent = AlertStarted | AlertUpdated | AlertEnded | ClipSaved | PurgeExpired
+WriterEvent = AlertStarted | AlertUpdated | AlertEnded | ClipSaved | PurgeExpired | CameraStatusChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +90,14 @@ class AlertWriter(threading.Thread):
         render: Render = boxes_only,
         max_pending: int = 1000,
         jpeg_quality: int = 90,
+        on_stored: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(name="alert-writer", daemon=True)
         if max_pending < 1:
             raise ValueError(f"max_pending {max_pending} must be at least 1")
         self._store = store
+        self._on_stored = on_stored
+        """Called after each write is committed: its outbox events are there for the sinks."""
         self._snapshots = SnapshotWriter(media_dir, render, jpeg_quality, remembered=_REMEMBERED_ALERTS)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
         self._journal_dir = Path(journal_dir)
@@ -259,6 +263,9 @@ class AlertWriter(threading.Thread):
                 if closed := self._store.close_open(at, _CLOSED_NOTE):
                     log.warning("closed %d alert(s) replayed from the journal of a run that did not stop cleanly",
                                 closed)
+            case CameraStatusChanged(camera=camera, status=status, at=at, error=error):
+                self._store.record_camera_status(camera, status, at, error)
+        self._on_stored()
 
     def _id_for(self, key: str) -> int | None:
         """The stored alert's id: remembered, or else asked of the store (after a restart, or once forgotten)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import current_app
 
 from alerts import AlertStore
+from alerts.notify.notifier import Notifier
 from alerts.recordings import RecordingIndex
 from alerts.users import UserStore
 from dashboard.proxies import Network
@@ -88,6 +89,8 @@ class DashboardServices:
     """The recordings index; None leaves out the recordings pages."""
     recorder_status: RecorderSource | None = None
     """Each recorded camera's recorder, while the pipeline runs."""
+    notifier: Notifier | None = None
+    """The notification sinks' workers, while the pipeline runs."""
 
     def camera_health(self) -> Mapping[str, CameraHealth] | None:
         return None if self.health is None else self.health()

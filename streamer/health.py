@@ -76,6 +76,9 @@ class _CameraCounters:
     rate_out: RateMeter = field(default_factory=RateMeter)
 
 
+StateListener = Callable[[str, CameraState, str | None], None]
+
+
 class HealthMonitor:
     """Thread-safe health records of all cameras; waiters are woken on every change."""
 
@@ -83,6 +86,12 @@ class HealthMonitor:
         self._clock = clock
         self._cameras: dict[str, _CameraCounters] = {}
         self._changed = threading.Condition()
+        self._listeners: list[StateListener] = []
+
+    def listen(self, listener: StateListener) -> None:
+        """Call `listener(camera, state, last_error)` on every change of a camera's state, in order, under the
+        monitor's lock: it must not block, nor call back into the monitor."""
+        self._listeners.append(listener)
 
     def register(self, camera: str) -> None:
         with self._changed:
@@ -97,6 +106,8 @@ class HealthMonitor:
             counters.health = replace(
                 health, state=state, reconnects=reconnects, last_error=error or health.last_error
             )
+            if state is not health.state:
+                self._tell(counters.health)
             self._changed.notify_all()
 
     def record_error(self, camera: str, error: str) -> None:
@@ -114,6 +125,8 @@ class HealthMonitor:
             counters.health = replace(
                 health, state=CameraState.STREAMING, frames_in=health.frames_in + 1, last_frame_time=wall_time
             )
+            if health.state is not CameraState.STREAMING:
+                self._tell(counters.health)
             self._changed.notify_all()
 
     def frame_out(self, camera: str) -> None:
@@ -134,6 +147,10 @@ class HealthMonitor:
             counters = self._cameras[camera]
             counters.health = replace(counters.health, skipped=counters.health.skipped + 1)
             self._changed.notify_all()
+
+    def _tell(self, health: CameraHealth) -> None:
+        for listener in self._listeners:
+            listener(health.camera, health.state, health.last_error)
 
     def snapshot(self) -> dict[str, CameraHealth]:
         """Current health of every camera, with rates computed now."""

@@ -19,6 +19,7 @@ from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from streamer.motion import MotionSettings
 from streamer.redaction import add_secrets, redact_text, url_secrets
 from streamer.source import NETWORK_SCHEMES
+from vigil.notify_config import NotifyConfig, notify_problems
 from vigil.rule_config import Name, RuleConfig
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -418,6 +419,7 @@ class VigilConfig(_Section):
     storage: StorageConfig = StorageConfig()
     dashboard: DashboardConfig = DashboardConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    notify: NotifyConfig = NotifyConfig()
     log_interval_s: PositiveFloat = 10.0
     """How often `vigil run` logs one status line per camera."""
 
@@ -463,6 +465,7 @@ def _cross_reference_problems(config: VigilConfig) -> list[str]:
     ]
     names = [rule.name for rule in config.rules]
     problems += [f"rules.{i}.name: duplicate rule name {n!r}" for i, n in enumerate(names) if n in names[:i]]
+    problems += notify_problems(config.notify, set(config.cameras), set(names))
     return problems
 
 
@@ -584,12 +587,27 @@ def load_config(path: str | Path) -> VigilConfig:
     substituted = substitute_env(raw, path)
     config = _resolve_paths(validate_substituted(substituted, path), path.resolve().parent)
     urls = [url for camera in config.cameras.values() for url in (camera.url, camera.detect_url) if url]
+    urls += [sink.url for _, _, sink in config.notify.sinks()]
     in_urls = [value for value in substituted.values if any(value in url for url in urls)]  # tokens in paths too
-    add_secrets([*in_urls, *(secret for url in urls for secret in url_secrets(url))])
+    add_secrets([*in_urls, *(secret for url in urls for secret in url_secrets(url)),
+                 *(hook.secret for hook in config.notify.webhooks),
+                 *(service_secret for service in config.notify.apprise for service_secret in apprise_secrets(service.url))])
     problems = _media_dir_problems(config.storage)
     if problems:
         raise ConfigError(path, problems)
     return config
+
+
+def apprise_secrets(url: str) -> list[str]:
+    """What an Apprise URL may hide a token in: everything after the scheme, and each part of it long enough to be
+    a token (services put bot tokens and webhook keys in the host and the path).
+
+    Example:
+        >>> apprise_secrets("tgram://123456789:AAE-bot-token/-100200300")
+        ['123456789:AAE-bot-token/-100200300', '123456789:AAE-bot-token', '-100200300']
+    """
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return [rest, *(part for part in re.split(r"[/@?&=#]", rest) if len(part) >= 8)]
 
 
 def _media_dir_problems(storage: StorageConfig) -> list[str]:

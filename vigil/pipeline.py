@@ -10,6 +10,7 @@ import supervision as sv
 
 from alerts import AlertEngine, AlertStarted, AlertEnded, AlertStore, AlertWriter
 from alerts.annotation import OperatorView
+from alerts.arming import RuleArming
 from alerts.clip_cutter import ClipCutter
 from alerts.footage import Footage
 from alerts.recording_keeper import RecordingKeeper
@@ -31,10 +32,14 @@ from vigil.camera_workers import CameraWorkers
 from vigil.config import CameraConfig, ConfigError, RecordConfig, VigilConfig, check_rule_classes
 from vigil.detection import DetectionStage, build_detector
 from vigil.model_watch import LiveModelWatcher
+from vigil.notifications import CameraStatusEvents, build_notifier, site_entities
 from vigil.rule_factory import build_rules, class_thresholds, site_shapes
 from vigil.track_activity import TrackActivity
 
 log = logging.getLogger(__name__)
+
+_NOTIFY_DRAIN_S = 3.0
+"""At a stop, how long the sinks may take to deliver what is left; the rest waits in the outbox for the next start."""
 
 
 def reader_settings(camera: CameraConfig, config: VigilConfig) -> ReaderSettings:
@@ -116,7 +121,8 @@ class Pipeline:
         """The cameras' zones and lines: the rules, snapshots, clips and live view read it, the zone editor swaps it."""
         draw = OperatorView(self.shapes)
         self.writer = AlertWriter(
-            self.store, config.storage.media_dir, render=draw, journal_dir=f"{config.storage.database}.journal"
+            self.store, config.storage.media_dir, render=draw, journal_dir=f"{config.storage.database}.journal",
+            on_stored=lambda: self.notifier.wake(),
         )
         self.recordings = RecordingIndex(self.store.engine, Path(config.storage.recordings_dir))
         recorded = {name: record for name in config.cameras if (record := config.recording(name)) is not None}
@@ -140,7 +146,15 @@ class Pipeline:
             for name, record in recorded.items()
         ]
         self.live = LiveHub(render=draw, jpeg_quality=config.dashboard.live_jpeg_quality)
-        self.engine = AlertEngine(build_rules(config), self.shapes)
+        self.arming = RuleArming(self.store.engine)
+        """Rules disarmed per camera by an MQTT command; kept across restarts."""
+        self.engine = AlertEngine(build_rules(config), self.shapes, self.arming)
+        self.notifier = build_notifier(
+            config, self.store, self.arming, site_entities(config, self.engine.rules, self.shapes),
+            health=self.health.snapshot, zone_counts=self.engine.zone_counts,
+        )
+        """Delivers the outbox (alert and camera events) to MQTT, webhooks and Apprise services."""
+        self.health.listen(CameraStatusEvents(self.writer.submit).state_changed)
         tracker = config.detector.tracker
         self.trackers = CameraTrackers(
             TrackerSettings(
@@ -219,6 +233,7 @@ class Pipeline:
         if closed:
             log.warning("closed %d alert(s) left open by an earlier run that did not stop cleanly", closed)
         self.writer.start()
+        self.notifier.start()
         self.keeper.start()
         self.clips.start()
         for recorder in self.recorders:
@@ -260,6 +275,8 @@ class Pipeline:
         self.keeper.stop()
         self.clips.stop()
         self.writer.stop()
+        self.notifier.drain(timeout_s=_NOTIFY_DRAIN_S)
+        self.notifier.stop()
         self.store.close()
         stats = [batcher.stats for batcher in self.detection.batchers]
         log.info("pipeline stopped: %d frames detected in %d batches", sum(s.frames for s in stats),
@@ -280,6 +297,7 @@ class Pipeline:
             scores=self.scores.summary, rule_thresholds=class_thresholds(self.config),
             cameras=tuple(self.config.cameras), recordings=self.recordings,
             recorder_status=lambda: {recorder.camera: recorder.status() for recorder in self.recorders},
+            notifier=self.notifier,
         )
 
     def _metric_lines(self) -> list[str]:
@@ -310,6 +328,21 @@ class Pipeline:
             *(f'vigil_recording_bytes_total{{camera="{r.camera}"}} {r.bytes}' for r in recorders),
             "# TYPE vigil_recording_unindexed_total counter",
             f"vigil_recording_unindexed_total {self.keeper.overflowed}",
+        ]
+        sinks = self.notifier.states()
+        lines += [
+            "# TYPE vigil_notify_backlog gauge",
+            *(f'vigil_notify_backlog{{sink="{s.name}",kind="{s.kind}"}} {s.backlog}' for s in sinks),
+            "# TYPE vigil_notify_delivered_total counter",
+            *(f'vigil_notify_delivered_total{{sink="{s.name}"}} {s.delivered}' for s in sinks),
+            "# TYPE vigil_notify_skipped_total counter",
+            *(f'vigil_notify_skipped_total{{sink="{s.name}"}} {s.skipped}' for s in sinks),
+            "# TYPE vigil_notify_failed_total counter",
+            *(f'vigil_notify_failed_total{{sink="{s.name}"}} {s.failed}' for s in sinks),
+            "# TYPE vigil_notify_attempts_failed_total counter",
+            *(f'vigil_notify_attempts_failed_total{{sink="{s.name}"}} {s.attempts_failed}' for s in sinks),
+            "# TYPE vigil_notify_failing gauge",
+            *(f'vigil_notify_failing{{sink="{s.name}"}} {int(s.failing)}' for s in sinks),
         ]
         return lines
 

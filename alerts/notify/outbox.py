@@ -1,0 +1,109 @@
+"""The outbox as the delivery workers and the dashboard see it: each sink's pending events, what became of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine, and_, delete, exists, func, select
+from sqlalchemy.orm import Session
+
+from alerts.notify.events import OutboxEvent, add_test_event, to_event
+from alerts.tables import DeliveryRow, OutboxRow, OutboxSinkRow
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"
+    """The sink's filters, quiet hours or rate limit left the event out."""
+    FAILED = "failed"
+    """The receiver refused it for good (e.g. HTTP 400): not retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What became of one event at one sink."""
+
+    sink: str
+    event: str
+    """The event's kind."""
+    outcome: Outcome
+    at: datetime
+    attempts: int
+    detail: str
+
+
+class Outbox:
+    """Reads and marks the outbox; every method is its own short transaction.
+
+    A sink is sent the events stored after it was first registered, oldest first, each until it is marked; an event
+    for another sink only (a test) is never pending for it.
+
+    Example:
+        >>> outbox = Outbox(store.engine)  # doctest: +SKIP
+        >>> outbox.register({"mqtt": "mqtt"}); [event] = outbox.pending("mqtt", limit=1)  # doctest: +SKIP
+        >>> outbox.mark("mqtt", event.id, Outcome.DELIVERED, attempts=1)  # doctest: +SKIP
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def register(self, sinks: dict[str, str]) -> None:
+        """Make sinks (name → kind) known; one seen for the first time starts after the newest event stored now."""
+        with Session(self.engine) as session, session.begin():
+            known = set(session.scalars(select(OutboxSinkRow.name)))
+            newest = session.scalar(select(func.max(OutboxRow.id))) or 0
+            now = datetime.now(UTC)
+            session.add_all(OutboxSinkRow(name=name, kind=kind, since_id=newest, added_at=now)
+                            for name, kind in sinks.items() if name not in known)
+
+    def pending(self, sink: str, limit: int = 50) -> list[OutboxEvent]:
+        """The sink's oldest events not yet marked."""
+        with Session(self.engine) as session:
+            return [to_event(row) for row in session.scalars(self._pending(sink).order_by(OutboxRow.id).limit(limit))]
+
+    def backlog(self, sink: str) -> int:
+        with Session(self.engine) as session:
+            return session.scalar(select(func.count()).select_from(self._pending(sink).subquery())) or 0
+
+    def mark(self, sink: str, event_id: int, outcome: Outcome, attempts: int, detail: str = "") -> None:
+        with Session(self.engine) as session, session.begin():
+            session.add(DeliveryRow(event_id=event_id, sink=sink, outcome=str(outcome), at=datetime.now(UTC),
+                                    attempts=attempts, detail=detail[:256]))
+
+    def deliveries_of_alert(self, alert_id: int) -> list[Delivery]:
+        """Where the events of one alert went, oldest first."""
+        query = (select(DeliveryRow, OutboxRow.kind).join(OutboxRow, DeliveryRow.event_id == OutboxRow.id)
+                 .where(OutboxRow.alert_id == alert_id).order_by(DeliveryRow.event_id, DeliveryRow.sink))
+        with Session(self.engine) as session:
+            return [Delivery(row.sink, kind, Outcome(row.outcome), row.at, row.attempts, row.detail)
+                    for row, kind in session.execute(query)]
+
+    def counts(self, sink: str) -> dict[Outcome, int]:
+        """How many events the sink has had of each outcome."""
+        query = select(DeliveryRow.outcome, func.count()).where(DeliveryRow.sink == sink).group_by(DeliveryRow.outcome)
+        with Session(self.engine) as session:
+            found = dict(session.execute(query).all())
+        return {outcome: found.get(str(outcome), 0) for outcome in Outcome}
+
+    def add_test(self, sink: str, actor: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            add_test_event(session, sink, actor)
+
+    def prune(self, before: datetime, sinks: Iterable[str]) -> int:
+        """Delete events stored before `before` that every one of `sinks` (those configured now) has marked; returns
+        how many went."""
+        sinks = list(sinks)
+        marked_by_all = [exists().where(and_(DeliveryRow.event_id == OutboxRow.id, DeliveryRow.sink == sink))
+                         for sink in sinks]
+        with Session(self.engine) as session, session.begin():
+            return session.execute(delete(OutboxRow).where(OutboxRow.at < before, *marked_by_all)).rowcount
+
+    @staticmethod
+    def _pending(sink: str):
+        since = select(OutboxSinkRow.since_id).where(OutboxSinkRow.name == sink).scalar_subquery()
+        marked = exists().where(and_(DeliveryRow.event_id == OutboxRow.id, DeliveryRow.sink == sink))
+        return select(OutboxRow).where(OutboxRow.id > since, ~marked,
+                                       (OutboxRow.only_sink.is_(None)) | (OutboxRow.only_sink == sink))

@@ -1,0 +1,186 @@
+"""The `notify:` section: MQTT, webhooks and Apprise services, each with its own filters."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from alerts.notify.events import EventKind
+from alerts.schedule import Schedule
+from vigil.rule_config import Name
+
+EventName = Literal["alert.started", "alert.updated", "alert.ended", "alert.status", "camera.health"]
+_TOPIC_PREFIX = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+_TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+MIN_SECRET_CHARS = 16
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SinkFilters(_Section):
+    """What every sink may filter on; each filter left out lets everything through."""
+
+    name: Name | None = None
+    """Shown on the dashboard and in /metrics; defaults to mqtt, webhook-1, apprise-1, …"""
+    events: list[EventName] | None = None
+    rules: list[Name] | None = None
+    cameras: list[Name] | None = None
+    min_severity: Literal["info", "warning", "critical"] = "info"
+
+
+class MqttTlsConfig(_Section):
+    ca_file: str | None = None
+    """The broker's CA; the system's CAs when left out."""
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class MqttConfig(SinkFilters):
+    url: str
+    """mqtt://[user:password@]host[:1883] or mqtts://… (TLS, port 8883); put the password in ${ENV}."""
+    topic_prefix: str = Field("vigil", pattern=_TOPIC_PREFIX)
+    discovery: bool = True
+    """Publish Home Assistant discovery configs (retained)."""
+    discovery_prefix: str = Field("homeassistant", pattern=_TOPIC_PREFIX)
+    commands: bool = False
+    """Obey commands (arm/disarm a rule, acknowledge an alert) on the topics `command_acl` allows."""
+    command_acl: list[str] = Field(default_factory=list)
+    """MQTT topic filters (+ and # allowed) of the commands obeyed, e.g. vigil/lobby/+/armed/set."""
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    client_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Defaults to vigil-<topic prefix>."""
+    qos: Literal[1, 2] = 1
+    tls: MqttTlsConfig | None = None
+    """Certificates for mqtts:// (a client certificate is optional)."""
+    state_interval_s: PositiveFloat = 5.0
+    """How often each camera's retained state (status, fps, zone counts) is published."""
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"unsupported scheme {parts.scheme!r}; use mqtt:// or mqtts://")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError("the port is not a number from 1 to 65535") from None
+        if not parts.hostname:
+            raise ValueError("no broker host")
+        return url
+
+    @model_validator(mode="after")
+    def _commands_need_acl(self) -> MqttConfig:
+        if self.commands and not self.command_acl:
+            raise ValueError("command_acl: required when commands is true (the topics whose commands are obeyed)")
+        outside = [f for f in self.command_acl if not (f.startswith(f"{self.topic_prefix}/") or f == "#")]
+        if outside:
+            raise ValueError(f"command_acl: {outside[0]!r} is outside the topic prefix {self.topic_prefix!r}")
+        return self
+
+    def broker(self) -> tuple[str, int, bool, str | None, str | None]:
+        """Host, port, TLS, user and password, from the URL."""
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "mqtts"
+        return (parts.hostname or "", parts.port or (8883 if tls else 1883), tls, parts.username, parts.password)
+
+
+class WebhookConfig(SinkFilters):
+    url: str
+    secret: str = Field(min_length=MIN_SECRET_CHARS)
+    """The HMAC-SHA256 key receivers verify signatures with; put it in ${ENV}."""
+    timeout_s: PositiveFloat = 5.0
+    snapshot: bool = False
+    """Send the alert's snapshot too, as multipart/form-data."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return url
+
+
+class QuietHoursConfig(_Section):
+    start: str
+    end: str
+    """Local HH:MM; a window that crosses midnight (23:00 to 07:00) belongs to the day it starts on."""
+    timezone: str = "UTC"
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], min_length=1)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time_of_day(cls, at: str) -> str:
+        if not _TIME_OF_DAY.fullmatch(at):
+            raise ValueError(f"time of day {at!r} must be HH:MM (00:00–23:59)")
+        return at
+
+    @model_validator(mode="after")
+    def _known_timezone(self) -> QuietHoursConfig:
+        Schedule.parse(self.days, self.start, self.end, self.timezone)
+        return self
+
+
+class AppriseConfig(SinkFilters):
+    url: str
+    """An Apprise URL: mailtos://…, tgram://…, slack://…, matrix://…, ntfy://…, json://…"""
+    rate_limit_per_min: PositiveInt | None = None
+    """At most this many alert events per rule in any minute; the rest are skipped."""
+    quiet_hours: QuietHoursConfig | None = None
+    """When nothing is sent here (events are skipped, not held)."""
+
+    @field_validator("url")
+    @classmethod
+    def _has_scheme(cls, url: str) -> str:
+        if "://" not in url:
+            raise ValueError("must be an Apprise URL such as tgram://… or mailtos://…")
+        return url
+
+
+class NotifyConfig(_Section):
+    mqtt: MqttConfig | None = None
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    apprise: list[AppriseConfig] = Field(default_factory=list)
+    dashboard_url: str | None = None
+    """The dashboard's address as people reach it (https://vigil.example.org): links in messages go there."""
+    keep_days: PositiveFloat = 7.0
+    """Delivered events are kept this long (the alert pages show where each went)."""
+
+    def sinks(self) -> list[tuple[str, str, SinkFilters]]:
+        """(field path, sink name, config) of every sink."""
+        found: list[tuple[str, str, SinkFilters]] = []
+        if self.mqtt is not None:
+            found.append(("notify.mqtt", self.mqtt.name or "mqtt", self.mqtt))
+        found += [(f"notify.webhooks.{i}", hook.name or f"webhook-{i + 1}", hook) for i, hook in enumerate(self.webhooks)]
+        found += [(f"notify.apprise.{i}", service.name or f"apprise-{i + 1}", service)
+                  for i, service in enumerate(self.apprise)]
+        return found
+
+
+DEFAULT_EVENTS: dict[type, frozenset[EventKind] | None] = {
+    MqttConfig: None,
+    WebhookConfig: None,
+    AppriseConfig: frozenset({EventKind.ALERT_STARTED}),
+}
+"""What a sink is sent when its `events` is left out: everything, but only new alerts to people's phones."""
+
+
+def notify_problems(notify: NotifyConfig, cameras: set[str], rules: set[str]) -> list[str]:
+    """Filters naming cameras or rules the config lacks, and sink names used twice."""
+    problems = []
+    seen: set[str] = set()
+    for where, name, sink in notify.sinks():
+        problems += [f"{where}.cameras.{i}: unknown camera {c!r}" for i, c in enumerate(sink.cameras or [])
+                     if c not in cameras]
+        problems += [f"{where}.rules.{i}: unknown rule {r!r}" for i, r in enumerate(sink.rules or []) if r not in rules]
+        if name in seen:
+            problems.append(f"{where}.name: duplicate sink name {name!r}")
+        seen.add(name)
+    return problems
