@@ -10,7 +10,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, 
 
 from alerts import AlertNotFound
 from finetune.registry import RegistryError
-from dashboard import alerts_views, api, auth, cameras_views, media, users_views
+from dashboard import alerts_views, api, auth, cameras_views, media, notifications_views, users_views
 from dashboard.context import DashboardServices, DashboardSettings
 from dashboard.filters import SqlIntConverter
 from dashboard.json_bodies import BoundedJSONProvider
@@ -51,7 +51,8 @@ def create_app(settings: DashboardSettings, services: DashboardServices) -> Flas
         settings.login_max_attempts, settings.login_address_max_attempts, settings.login_window_s,
         settings.login_backoff_max_s, settings.clock,
     )
-    for blueprint in (auth.bp, alerts_views.bp, cameras_views.bp, api.bp, media.bp, users_views.bp):
+    for blueprint in (auth.bp, alerts_views.bp, cameras_views.bp, api.bp, media.bp, users_views.bp,
+                      notifications_views.bp):
         app.register_blueprint(blueprint)
     if services.recordings is not None:
         register_recordings(app, services.recordings)

@@ -1,4 +1,5 @@
-"""Alert review pages: the filtered list with its chart and bulk acknowledge, the detail page and its actions."""
+"""Alert review pages: the filtered list with its chart and bulk acknowledge, the detail page (with where its
+notifications went) and its actions."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from alerts import Alert, AlertNotFound, AlertStatus, InvalidTransition, Severity
+from alerts.notify.outbox import Outbox
 from alerts.users import Role
 from dashboard.actions import BadAction, apply_action
 from dashboard.auth import role_required
@@ -57,7 +59,8 @@ def alert_list() -> str:
 def alert_detail(alert_id: int) -> str:
     store = services().store
     alert = store.get(alert_id)
-    return render_template("alert.html", alert=alert, actions=store.actions(alert_id), clip_span=_clip_span(alert))
+    return render_template("alert.html", alert=alert, actions=store.actions(alert_id), clip_span=_clip_span(alert),
+                           deliveries=Outbox(store.engine).deliveries_of_alert(alert_id))
 
 
 @bp.post("/alerts/<int:alert_id>/actions")

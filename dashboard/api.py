@@ -8,13 +8,15 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, request
 
 from alerts import InvalidTransition
+from alerts.notify.outbox import Outbox
 from alerts.users import Role
 from dashboard.actions import BadAction, apply_action
 from dashboard.auth import public, role_required
 from dashboard.context import services, settings
 from dashboard.filters import query_int, request_filters
 from dashboard.metrics import CONTENT_TYPE, prometheus_text
-from dashboard.present import action_record, alert_record, camera_record
+from dashboard.notifications_views import queue_test, sink_states
+from dashboard.present import action_record, alert_record, camera_record, delivery_record, sink_record
 from dashboard.queries import count_alerts, totals_by_rule_and_status
 
 bp = Blueprint("api", __name__)
@@ -52,7 +54,10 @@ def alert_count() -> dict[str, int]:
 @bp.get("/api/alerts/<int:alert_id>")
 def alert_detail(alert_id: int) -> dict[str, Any]:
     store = services().store
-    return alert_record(store.get(alert_id)) | {"actions": [action_record(a) for a in store.actions(alert_id)]}
+    return alert_record(store.get(alert_id)) | {
+        "actions": [action_record(a) for a in store.actions(alert_id)],
+        "deliveries": [delivery_record(d) for d in Outbox(store.engine).deliveries_of_alert(alert_id)],
+    }
 
 
 @bp.post("/api/alerts/<int:alert_id>/actions")
@@ -78,6 +83,22 @@ def cameras() -> dict[str, Any]:
     now = time.time()
     records = [] if health is None else [camera_record(h, now) for _, h in sorted(health.items())]
     return {"running": health is not None, "cameras": records}
+
+
+@bp.get("/api/notifications")
+@role_required(Role.ADMIN)
+def notifications() -> dict[str, Any]:
+    """Each notification sink's state; `running` is false (and the list empty) while the pipeline is not running."""
+    states = sink_states()
+    return {"running": states is not None, "sinks": [sink_record(s) for s in states or ()]}
+
+
+@bp.post("/api/notifications/<name>/test")
+@role_required(Role.ADMIN)
+def send_test(name: str) -> tuple[dict[str, Any], int]:
+    """Queue a test message to the sink `name` alone (202); 404 for a sink not running now."""
+    queue_test(name)
+    return {"queued": True, "sink": name}, 202
 
 
 @bp.get("/metrics")

@@ -1,4 +1,5 @@
-"""How alerts, audit entries and camera health look to people (UTC text) and to API clients (JSON)."""
+"""How alerts, audit entries, camera health and notification sinks look to people (UTC text) and to API clients
+(JSON)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts import Alert, AlertAction
+from alerts.notify.delivery import SinkState
+from alerts.notify.outbox import Delivery
 from dashboard.media import alert_media_url
 from streamer import CameraHealth
 from streamer.redaction import redact_text
@@ -48,3 +51,25 @@ def camera_record(health: CameraHealth, now: float) -> dict[str, Any]:
         "last_error": None if health.last_error is None else redact_text(health.last_error),
         "last_frame_age_s": age,
     }
+
+
+def sink_record(state: SinkState) -> dict[str, Any]:
+    """A notification sink's state; `target` has its secrets masked, and nothing else of its config is shown."""
+    return {
+        "name": state.name,
+        "kind": state.kind,
+        "target": state.target,
+        "failing": state.failing,
+        "last_error": state.last_error,
+        "backlog": state.backlog,
+        "delivered": state.delivered,
+        "skipped": state.skipped,
+        "failed": state.failed,
+        "attempts_failed": state.attempts_failed,
+        "last_delivered_at": utc_iso(state.last_delivered_at),
+    }
+
+
+def delivery_record(delivery: Delivery) -> dict[str, Any]:
+    return {"sink": delivery.sink, "event": delivery.event, "outcome": str(delivery.outcome),
+            "at": utc_iso(delivery.at), "attempts": delivery.attempts, "detail": delivery.detail}
