@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket as socket_module
 import queue
 import shutil
@@ -25,15 +26,35 @@ class Mosquitto:
     """Debian's mosquitto on 127.0.0.1 and a free port, anonymous, in memory; can be killed and started again on
     the same port (retained messages do not survive a kill: persistence is off)."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, *, users: dict[str, str] | None = None,
+                 tls: bool = False) -> None:
         self.port = port or free_port()
         self.config = folder / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # as root it would switch to `mosquitto`, who cannot read the test's folder
+        if users:
+            passwords = folder / "mosquitto.passwd"
+            passwords.touch(mode=0o600)
+            for user, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password], check=True)
+            lines += ["allow_anonymous false", f"password_file {passwords}"]
+        else:
+            lines.append("allow_anonymous true")
+        self.ca_file: Path | None = None
+        if tls:
+            self.ca_file = folder / "broker.crt"
+            key = folder / "broker.key"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", str(key), "-out", str(self.ca_file)], check=True, capture_output=True)
+            lines += [f"certfile {self.ca_file}", f"keyfile {key}"]
+        self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.ca_file else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> Mosquitto:
         """Start it and return once it says it is running (it logs that after opening its socket)."""
@@ -73,11 +94,17 @@ class Subscriber:
     port: int
     topics: tuple[str, ...] = ("#",)
     messages: list[paho.MQTTMessage] = field(default_factory=list)
+    user: tuple[str, str] | None = None
+    ca_file: Path | None = None
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition()
         self._subscribed = threading.Event()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-{id(self)}")
+        if self.user is not None:
+            self.client.username_pw_set(*self.user)
+        if self.ca_file is not None:
+            self.client.tls_set(ca_certs=str(self.ca_file))
         self.client.on_connect = lambda client, *_: client.subscribe([(t, 1) for t in self.topics])
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message

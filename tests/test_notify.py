@@ -35,6 +35,8 @@ from alerts.schedule import WEEKDAYS, Schedule
 from alerts.site_shapes import SiteShapes
 from alerts.store import AlertStore
 from tests.notify_servers import HttpReceiver, Mosquitto, Subscriber, TcpGate
+from vigil.config import load_config
+from vigil.notifications import build_notifier
 from tests.test_rules import box_at, frame, objects
 
 SECRET = "a-webhook-secret-of-32-characters"
@@ -291,3 +293,37 @@ def test_mqtt_commands_disarm_a_rule_acknowledge_an_alert_and_ignore_topics_outs
     with sqlite3.connect(store.engine.url.database) as db:
         audit = db.execute("SELECT actor, action, target FROM audit_log ORDER BY id").fetchall()
     assert audit == [("mqtt", "disarm", "lobby/seen"), ("mqtt", "acknowledge", str(alert_id))]
+
+
+def test_mqtt_5_over_tls_with_a_password_from_the_environment(store, tmp_path, write_config, monkeypatch,
+                                                              caplog) -> None:
+    broker = Mosquitto(tmp_path, users={"vigil": "broker-pass-42", "watcher": "watcher-pass"}, tls=True).start()
+    monkeypatch.setenv("MQTT_PASSWORD", "broker-pass-42")
+    mqtt = {"url": f"mqtts://vigil:${{MQTT_PASSWORD}}@127.0.0.1:{broker.port}", "protocol": "5",
+            "tls": {"ca_file": str(broker.ca_file)}}
+    config = load_config(write_config({"cameras": {"lobby": {"url": "rtsp://cam/1"}}, "notify": {"mqtt": mqtt}}))
+    arming = RuleArming(store.engine)
+    notifier = build_notifier(config, store, arming, SiteEntities(("lobby",), (), ()), health=dict, zone_counts=dict)
+    watcher = Subscriber(broker.port, ("vigil/events",), user=("watcher", "watcher-pass"), ca_file=broker.ca_file)
+    monkeypatch.setenv("MQTT_PASSWORD", "wrong-password")
+    wrong = load_config(write_config({"cameras": {"lobby": {"url": "rtsp://cam/1"}}, "notify": {"mqtt": {
+        **mqtt, "name": "wrong", "client_id": "vigil-wrong"}}}, name="wrong.yaml"))
+    refused = build_notifier(wrong, store, arming, SiteEntities(("lobby",), (), ()), health=dict, zone_counts=dict)
+    notifier.start()
+    refused.start()
+    try:
+        alert_id = store.insert(new_alert(1))
+        watcher.wait_for(lambda messages: bool(messages))
+        assert notifier.drain(10) and not refused.drain(1.0)
+        [state] = refused.states()
+    finally:
+        notifier.stop()
+        refused.stop()
+        broker.kill()
+    assert json.loads(watcher.messages[0].payload)["alert"]["id"] == alert_id
+    assert state.failing and state.backlog == 1
+    assert state.last_error.endswith(f"not connected to the broker 127.0.0.1:{broker.port}: it refused the connection "
+                                     "(Not authorized)")
+    assert caplog.text.count("refused the connection: Not authorized") == 1, "said once, not at every retry"
+    assert state.target == f"mqtts://vigil:***@127.0.0.1:{broker.port}"
+    assert "wrong-password" not in caplog.text and "broker-pass-42" not in caplog.text

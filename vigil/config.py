@@ -539,7 +539,16 @@ def _format_error(error: dict[str, Any], substituted: Substituted) -> str:
              if _nested(location, where) or _nested(where, location)}
     if names:
         return f"{location}: {message} (the value comes from ${{{', '.join(sorted(names))}}} and is not shown)"
+    if _may_hold_a_secret(location, error["input"]):
+        return f"{location}: {message} (the value is not shown: it may hold a token or password)"
     return f"{location}: {message} (got {_echo(error['input'], substituted)})"
+
+
+def _may_hold_a_secret(location: str, value: Any) -> bool:
+    """A webhook secret, a notification URL (Apprise and webhook URLs carry tokens in their host and path), or a
+    sink's whole section."""
+    return location.startswith("notify.") and (
+        location.rsplit(".", 1)[-1] in ("url", "secret") or isinstance(value, dict) and bool({"url", "secret"} & set(value)))
 
 
 def _nested(inner: str, outer: str) -> bool:
@@ -589,9 +598,9 @@ def load_config(path: str | Path) -> VigilConfig:
     urls = [url for camera in config.cameras.values() for url in (camera.url, camera.detect_url) if url]
     urls += [sink.url for _, _, sink in config.notify.sinks()]
     in_urls = [value for value in substituted.values if any(value in url for url in urls)]  # tokens in paths too
-    add_secrets([*in_urls, *(secret for url in urls for secret in url_secrets(url)),
-                 *(hook.secret for hook in config.notify.webhooks),
-                 *(service_secret for service in config.notify.apprise for service_secret in apprise_secrets(service.url))])
+    notify_secrets = [hook.secret for hook in config.notify.webhooks]
+    notify_secrets += [secret for service in config.notify.apprise for secret in apprise_secrets(service.url)]
+    add_secrets([*in_urls, *(secret for url in urls for secret in url_secrets(url)), *notify_secrets])
     problems = _media_dir_problems(config.storage)
     if problems:
         raise ConfigError(path, problems)

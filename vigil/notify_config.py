@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Literal
 from urllib.parse import urlsplit
@@ -138,9 +139,21 @@ class AppriseConfig(SinkFilters):
 
     @field_validator("url")
     @classmethod
-    def _has_scheme(cls, url: str) -> str:
+    def _known_service(cls, url: str) -> str:
         if "://" not in url:
             raise ValueError("must be an Apprise URL such as tgram://… or mailtos://…")
+        import apprise  # only for configs that use it: it takes a fifth of a second to import
+
+        apprise_log = logging.getLogger("apprise")
+        apprise_log.disabled = True  # it would log the URL it cannot parse, token and all
+        try:
+            known = apprise.Apprise().add(url)
+        finally:
+            apprise_log.disabled = False
+        if not known:
+            scheme = url.split("://", 1)[0]
+            raise ValueError(f"Apprise cannot use this URL (scheme {scheme[:20]!r}): unknown service, or a part of it "
+                             "is missing or malformed")
         return url
 
 

@@ -79,6 +79,8 @@ class MqttSink:
         self._armed = arming.armed
         self._commands = commands
         self._connected = threading.Event()
+        self._refusal: str | None = None
+        """Why the broker refused the last connection (bad password, not authorised), until one succeeds."""
         self._stopping = threading.Event()
         self._client = self._new_client()
         self._client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
@@ -93,7 +95,8 @@ class MqttSink:
 
     def send(self, event: OutboxEvent) -> None:
         if not self._connected.is_set():
-            raise ConnectionError(f"not connected to the broker {self.settings.host}:{self.settings.port}")
+            why = f": it refused the connection ({self._refusal})" if self._refusal else ""
+            raise ConnectionError(f"not connected to the broker {self.settings.host}:{self.settings.port}{why}")
         body = json.dumps(event.payload, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
         messages: list[tuple[str, bytes | str, bool]] = [(self.topics.events, body, False)]
         if event.camera is not None and event.rule is not None:
@@ -162,9 +165,12 @@ class MqttSink:
 
     def _on_connect(self, client: paho.Client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT broker %s:%d refused the connection: %s", self.settings.host, self.settings.port,
-                        reason_code)
+            if str(reason_code) != self._refusal:
+                log.warning("MQTT broker %s:%d refused the connection: %s", self.settings.host, self.settings.port,
+                            reason_code)
+            self._refusal = str(reason_code)
             return
+        self._refusal = None
         client.publish(self.topics.availability, "online", qos=1, retain=True)
         if self.settings.discovery:
             for topic, config in discovery_configs(self._site, self.topics, self.settings.discovery_prefix,
