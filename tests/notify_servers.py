@@ -10,6 +10,7 @@ import queue
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,6 +95,8 @@ class Subscriber:
     port: int
     topics: tuple[str, ...] = ("#",)
     messages: list[paho.MQTTMessage] = field(default_factory=list)
+    arrived_at: list[float] = field(default_factory=list)
+    """Unix time each message arrived."""
     user: tuple[str, str] | None = None
     ca_file: Path | None = None
 
@@ -115,6 +118,7 @@ class Subscriber:
     def _on_message(self, _client, _userdata, message: paho.MQTTMessage) -> None:
         with self._changed:
             self.messages.append(message)
+            self.arrived_at.append(time.time())
             self._changed.notify_all()
 
     def wait_for(self, predicate: Callable[[list[paho.MQTTMessage]], bool], timeout_s: float = 30.0) -> None:
@@ -142,6 +146,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float
+    """Unix time it was received."""
 
 
 class HttpReceiver:
@@ -158,7 +164,7 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                request = Received(self.path, dict(self.headers), body)
+                request = Received(self.path, dict(self.headers), body, time.time())
                 with receiver._lock:
                     status = 503 if receiver.fail_first > 0 else 200
                     receiver.fail_first -= status == 503

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import ROOT
 
 SCRIPTS = sorted(p for p in (ROOT / "bench").glob("*.py") if "__main__" in p.read_text())
-CHECKED_APART = {"recording"}
+CHECKED_APART = {"recording", "notify_latency"}
 """Scripts whose smoke run has a test of its own, which also reads its numbers."""
 PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
 
@@ -57,3 +57,22 @@ def test_recording_bench_measures_the_recorder_and_the_clip_path(tmp_path: Path)
     assert float(printed[1]) == pytest.approx(recording["cpu_percent_per_camera"], abs=0.05)
     assert clip_path["cpu_percent_per_camera"] > 0 and clip_path["clips"] >= 1
     assert clip_path["clip_bytes_per_hour_per_camera"] > 0
+
+
+@pytest.mark.slow
+def test_notification_bench_times_every_alert_at_every_sink(tmp_path: Path, shared_exports: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "exports").symlink_to(shared_exports, target_is_directory=True)
+    result = subprocess.run(
+        [sys.executable, "bench/notify_latency.py", "--smoke", "--models", str(tmp_path / "models"), "--json",
+         str(tmp_path / "notify.json")], cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    numbers = json.loads((tmp_path / "notify.json").read_text())
+    assert numbers["alerts"] >= 1, result.stdout
+    for sink in ("mqtt", "webhook", "apprise"):
+        assert numbers["latency"][sink]["count"] == numbers["alerts"], f"{sink} got every alert"
+        assert re.search(rf"^{sink}: {numbers['alerts']}/{numbers['alerts']} delivered, frame to arrival p50 ",
+                         result.stdout, re.MULTILINE)
+    assert numbers["dead_webhook_attempts"] >= 1
+    assert numbers["detected_fps_with_sinks"] > 0 and numbers["detected_fps_without_sinks"] > 0

@@ -159,7 +159,7 @@ def test_send_test_reaches_the_receiver_and_needs_the_csrf_token(notified, recei
     api = admin.post("/api/notifications/hook/test", headers={"X-CSRF-Token": csrf(admin)})
     assert api.status_code == 202 and api.json == {"queued": True, "sink": "hook"}
     assert receiver.wait_for(2)[1][0] == "test"
-    assert notifier.drain(WAIT_S)
+    assert notifier.drain(WAIT_S, failing_too=True)
     assert sink_row(admin, "hook")["delivered"] == 2
     assert sink_row(admin, "critical-only")["delivered"] == 0, "a test goes to its one sink only"
     assert admin.post("/notifications/nope/test", data={"csrf_token": csrf(admin)}).status_code == 404
@@ -171,7 +171,7 @@ def test_the_alert_page_lists_where_the_alert_went(notified, receiver) -> None:
     site, notifier = notified
     alert_id = site.alert()
     notifier.wake()
-    assert notifier.drain(WAIT_S)
+    assert notifier.drain(WAIT_S, failing_too=True)
     [(kind, _, body)] = receiver.wait_for(1)
     assert kind == "alert.started" and body["alert"]["id"] == alert_id
     viewer = site.client("viewer")
@@ -202,7 +202,7 @@ def test_a_failing_sink_shows_its_escaped_error_and_backlog_then_recovers(notifi
     hook = sink_row(admin, "hook")
     assert hook["failing"] and HOSTILE in hook["last_error"] and hook["backlog"] == 1 and hook["attempts_failed"] >= 1
     receiver.status, receiver.reason = 200, "OK"
-    assert notifier.drain(WAIT_S)
+    assert notifier.drain(WAIT_S, failing_too=True)
     hook = sink_row(admin, "hook")
     assert not hook["failing"] and hook["last_error"] is None and hook["delivered"] == 1 and hook["backlog"] == 0
     assert hook["last_delivered_at"].endswith("Z")
@@ -214,7 +214,7 @@ def test_an_event_refused_for_good_shows_its_escaped_reason_on_the_alert_page(no
     receiver.status, receiver.reason = 400, HOSTILE
     alert_id = site.alert()
     notifier.wake()
-    assert notifier.drain(WAIT_S)
+    assert notifier.drain(WAIT_S, failing_too=True)
     page = site.client("viewer").get(f"/alerts/{alert_id}").text
     assert "failed: HTTP 400 &lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in page
     assert "<script>alert" not in page

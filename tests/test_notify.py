@@ -99,7 +99,7 @@ def test_webhooks_survive_503s_in_order_signed_with_the_snapshot(store, tmp_path
         ids = [store.insert(new_alert(n, snapshot=snapshot)) for n in range(4)]
         store.set_status(ids[0], AlertStatus.RESOLVED, "ana", "checked")
         received = receiver.take(5)
-        assert notifier.drain(10)
+        assert notifier.drain(10, failing_too=True)
     finally:
         notifier.stop()
         receiver.close()
@@ -150,7 +150,7 @@ def test_apprise_json_to_a_local_server_holds_the_rate_limit_and_quiet_hours(sto
     try:
         flapping = [store.insert(new_alert(n, rule="door", snapshot=snapshot)) for n in range(5)]
         other = store.insert(new_alert(9, rule="fence", severity=Severity.CRITICAL))
-        assert notifier.drain(20)
+        assert notifier.drain(20, failing_too=True)
         states = {state.name: state for state in notifier.states()}
     finally:
         notifier.stop()
@@ -201,7 +201,7 @@ def test_mqtt_delivers_every_alert_in_order_across_a_broker_kill_and_discovery_i
         gate.open()
         watcher.wait_for(lambda messages: len({json.loads(m.payload)["id"] for m in messages
                                                if m.topic == "vigil/events"}) >= 5)
-        assert notifier.drain(20)
+        assert notifier.drain(20, failing_too=True)
         late = Subscriber(broker.port, ("homeassistant/#", "vigil/availability", "vigil/lobby/#"))
         late.wait_for(lambda messages: any(m.retain and m.topic == "vigil/lobby/zones/hall/count" for m in messages))
     finally:

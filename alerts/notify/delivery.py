@@ -89,6 +89,11 @@ class DeliveryWorker(threading.Thread):
         self.join(timeout_s)
         self.sink.close()
 
+    @property
+    def failing(self) -> bool:
+        """The last attempt failed: the worker is backing off."""
+        return self._failing
+
     def state(self) -> SinkState:
         counts = self._outbox.counts(self.sink.name)
         with self._lock:

@@ -54,11 +54,12 @@ class Notifier:
         for worker in self.workers.values():
             worker.wake()
 
-    def drain(self, timeout_s: float) -> bool:
-        """Wait until every sink's backlog is empty, at most `timeout_s`; says whether it is."""
+    def drain(self, timeout_s: float, *, failing_too: bool = False) -> bool:
+        """Wait, at most `timeout_s`, until no sink has a backlog, giving up on sinks that are failing unless
+        `failing_too`; says whether every backlog is empty."""
         deadline = time.monotonic() + timeout_s
-        while any(self.outbox.backlog(name) for name in self.workers):
-            if time.monotonic() >= deadline:
+        while busy := [name for name, worker in self.workers.items() if self.outbox.backlog(name)]:
+            if time.monotonic() >= deadline or not failing_too and all(self.workers[name].failing for name in busy):
                 return False
             self.wake()
             self._stopping.wait(0.1)
