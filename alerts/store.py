@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts.alert import Alert, AlertStatus, Severity
@@ -312,10 +312,15 @@ def _update_one(session: Session, alert_id: int, values: dict[str, Any]) -> None
 
 def _add_event(session: Session, alert_id: int, kind: EventKind, suffix: str,
                change: dict[str, Any] | None = None) -> None:
-    """Add the outbox event of a change just made to `alert_id`, keyed by the alert's key and `suffix`."""
+    """Add the outbox event of a change just made to `alert_id`, keyed by the alert's key and `suffix`; an end says
+    how many alerts of the rule are still open on the camera (a sensor stays on until none is)."""
     alert = _to_alert(session.scalars(select(AlertRow).where(AlertRow.id == alert_id)
                                       .execution_options(populate_existing=True)).one())
-    add_alert_event(session, kind, alert, f"{alert.key}.{suffix}", change)
+    rule_open = None
+    if kind is EventKind.ALERT_ENDED:
+        rule_open = session.scalar(select(func.count()).select_from(AlertRow).where(
+            AlertRow.camera == alert.camera, AlertRow.rule == alert.rule, AlertRow.ended_at.is_(None)))
+    add_alert_event(session, kind, alert, f"{alert.key}.{suffix}", change, rule_open)
 
 
 def _action(alert_id: int, actor: str, action: str, note: str | None) -> AlertActionRow:

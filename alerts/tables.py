@@ -188,9 +188,10 @@ class OutboxRow(Base):
     """One event for the notification sinks, written in the transaction of the change it tells of."""
 
     __tablename__ = "outbox"
+    __table_args__ = {"sqlite_autoincrement": True}  # an id is never used twice, even once the newest are pruned
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    """Delivery order."""
+    """Delivery order: SQLite commits them in order (one writer at a time)."""
     key: Mapped[str] = mapped_column(String(128), unique=True)
     """Idempotency key: the same for every delivery of the event, and for a write replayed from the journal."""
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -207,14 +208,19 @@ class OutboxRow(Base):
 
 
 class OutboxSinkRow(Base):
-    """A sink the outbox has known: it is sent the events after `since_id`, not the history before it was added."""
+    """A sink the outbox has known: how far it got, and its counts."""
 
     __tablename__ = "outbox_sinks"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    since_id: Mapped[int] = mapped_column(Integer)
+    cursor: Mapped[int] = mapped_column(Integer)
+    """The last event it marked (events are marked in order); at first, the newest event when it was added, so a
+    new sink is not sent the history."""
     added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered: Mapped[int] = mapped_column(Integer, server_default="0")
+    skipped: Mapped[int] = mapped_column(Integer, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class DeliveryRow(Base):

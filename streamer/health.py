@@ -89,8 +89,8 @@ class HealthMonitor:
         self._listeners: list[StateListener] = []
 
     def listen(self, listener: StateListener) -> None:
-        """Call `listener(camera, state, last_error)` on every change of a camera's state, in order, under the
-        monitor's lock: it must not block, nor call back into the monitor."""
+        """Call `listener(camera, state, last_error)` on every change of a camera's state, from the thread that
+        changed it, outside the monitor's lock."""
         self._listeners.append(listener)
 
     def register(self, camera: str) -> None:
@@ -103,12 +103,12 @@ class HealthMonitor:
             counters = self._cameras[camera]
             health = counters.health
             reconnects = health.reconnects + (state is CameraState.RECONNECTING)
-            counters.health = replace(
+            counters.health = changed = replace(
                 health, state=state, reconnects=reconnects, last_error=error or health.last_error
             )
-            if state is not health.state:
-                self._tell(counters.health)
             self._changed.notify_all()
+        if state is not health.state:
+            self._tell(changed)
 
     def record_error(self, camera: str, error: str) -> None:
         """Note a problem that does not change the state (e.g. a file that ended early)."""
@@ -122,12 +122,12 @@ class HealthMonitor:
             counters = self._cameras[camera]
             counters.rate_in.add(self._clock())
             health = counters.health
-            counters.health = replace(
+            counters.health = changed = replace(
                 health, state=CameraState.STREAMING, frames_in=health.frames_in + 1, last_frame_time=wall_time
             )
-            if health.state is not CameraState.STREAMING:
-                self._tell(counters.health)
             self._changed.notify_all()
+        if health.state is not CameraState.STREAMING:
+            self._tell(changed)
 
     def frame_out(self, camera: str) -> None:
         with self._changed:

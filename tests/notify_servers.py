@@ -151,11 +151,12 @@ class Received:
 
 
 class HttpReceiver:
-    """An HTTP server on 127.0.0.1 that answers 503 to its first `fail_first` requests and 200 after, keeping what
-    it was sent (failed requests included)."""
+    """An HTTP server on 127.0.0.1 that answers its first requests with the statuses of `answers`, then 503 to
+    the next `fail_first`, then 200, keeping what it was sent (refused requests included)."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, answers: tuple[int, ...] = ()) -> None:
         self.fail_first = fail_first
+        self.answers = list(answers)
         self.requests: queue.Queue[Received] = queue.Queue()
         self.answered: list[tuple[int, Received]] = []
         self._lock = threading.Lock()
@@ -166,8 +167,11 @@ class HttpReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = Received(self.path, dict(self.headers), body, time.time())
                 with receiver._lock:
-                    status = 503 if receiver.fail_first > 0 else 200
-                    receiver.fail_first -= status == 503
+                    if receiver.answers:
+                        status = receiver.answers.pop(0)
+                    else:
+                        status = 503 if receiver.fail_first > 0 else 200
+                        receiver.fail_first -= status == 503
                     receiver.answered.append((status, request))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_IMGSZ
+from alerts.notify.signature import HEADER, verify
 from tests.camera_files import ffprobe
+from tests.conftest import TEST_IMGSZ
+from tests.notify_servers import HttpReceiver, Mosquitto, Subscriber
 
 pytestmark = pytest.mark.slow
 
 PERSON = {"classes": ["person"], "min_score": 0.35}
+HOOK_SECRET = "e2e-webhook-secret-0123456789"
 
 
 def scene_config(video: Path, tmp_path: Path, realtime: bool) -> dict:
@@ -102,14 +105,26 @@ def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_vi
     assert all(a["count"] >= 2 for a in by_rule["crowd"])
 
 
-def test_kill_9_loses_no_written_alert_and_the_next_start_closes_open_ones(sample_video, write_config, tmp_path) -> None:
+def test_kill_9_loses_no_written_alert_nor_notification_and_the_next_start_closes_open_ones(
+        sample_video, write_config, tmp_path) -> None:
+    """Killed while the webhook is down (an outbox backlog) and after alerts reached MQTT: the restart sends what
+    is left, so every alert reaches MQTT, the webhook and the phone, each event once per idempotency key."""
+    broker = Mosquitto(tmp_path).start()
+    hook, phone = HttpReceiver(fail_first=10**6), HttpReceiver()
     settings = scene_config(sample_video, tmp_path, realtime=True)
     settings["rules"] = [{**settings["rules"][0], "clear_after_s": 600}]  # alerts stay open until the kill
+    settings["notify"] = {
+        "mqtt": {"url": broker.url},
+        "webhooks": [{"url": f"{hook.url}/hook", "secret": "${HOOK_SECRET}", "events": ["alert.started",
+                                                                                         "alert.ended"]}],
+        "apprise": [{"url": f"json://127.0.0.1:{phone.url.rsplit(':', 1)[1]}/phone"}],
+        "dashboard_url": "https://vigil.example",
+    }
     config = write_config(settings)
-    process = subprocess.Popen(
-        vigil_run(config), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOOK_SECRET": HOOK_SECRET}
+    watcher = Subscriber(broker.port, ("vigil/events",))
+    process = subprocess.Popen(vigil_run(config), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                               env=env)
     written: list[int] = []
     try:
         for line in process.stderr:
@@ -119,11 +134,13 @@ def test_kill_9_loses_no_written_alert_and_the_next_start_closes_open_ones(sampl
                     break
         else:
             pytest.fail("vigil run ended before raising two alerts")
+        watcher.wait_for(lambda messages: len(messages) >= 2)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         process.kill()
         process.stderr.close()
+    assert hook.answered and all(status == 503 for status, _ in hook.answered), "the webhook was down at the kill"
 
     database = tmp_path / "vigil.db"
     with sqlite3.connect(database) as db:
@@ -134,7 +151,14 @@ def test_kill_9_loses_no_written_alert_and_the_next_start_closes_open_ones(sampl
     left_open = [a["id"] for a in after_kill if a["ended_at"] is None]
     assert left_open
 
-    restart = subprocess.run(vigil_run(config, "--duration", "1"), capture_output=True, text=True, timeout=120)
+    hook.fail_first = 0
+    try:
+        restart = subprocess.run(vigil_run(config, "--duration", "1"), capture_output=True, text=True, timeout=120,
+                                 env=env)
+    finally:
+        broker.kill()
+        hook.close()
+        phone.close()
     assert restart.returncode == 0, restart.stderr[-3000:]
     assert f"closed {len(left_open)} alert(s) left open by an earlier run" in restart.stderr
     closed = {a["id"]: a for a in rows(database)}
@@ -148,3 +172,22 @@ def test_kill_9_loses_no_written_alert_and_the_next_start_closes_open_ones(sampl
     notes = rows(database, "SELECT alert_id, actor, action, note FROM alert_actions WHERE action = 'closed'")
     assert {n["alert_id"] for n in notes} >= set(left_open)
     assert all(n["actor"] == "system" and "Vigil stopped without ending it" in n["note"] for n in notes)
+
+    alerts = rows(database)
+    outbox = [r["key"] for r in rows(database, "SELECT key FROM outbox ORDER BY id")]
+    copies: dict[str, set[bytes]] = {}
+    for message in watcher.messages:
+        copies.setdefault(json.loads(message.payload)["id"], set()).add(message.payload)
+    assert {f"{a['alert_key']}.started" for a in alerts} <= set(copies), "every alert in the database reached MQTT"
+    assert all(len(payloads) == 1 for payloads in copies.values()), "a message sent twice is the same message"
+    delivered = [request for status, request in hook.answered if status == 200]
+    for request in delivered:
+        verify(HOOK_SECRET, request.headers[HEADER], request.body)
+    keys = [json.loads(request.body)["id"] for request in delivered]
+    assert keys == [key for key in outbox if key.endswith((".started", ".ended"))], (
+        "every start and end, in the outbox's order, each once")
+    assert {f"{a['alert_key']}.ended" for a in alerts} <= set(keys), "alerts the kill left open were closed, and told of"
+    messages = [json.loads(request.body) for _, request in phone.answered]
+    assert [m["message"].rsplit("/alerts/", 1)[1] for m in messages] == [str(a["id"]) for a in alerts], (
+        "one message per alert on the phone, with its link")
+    assert all(m["attachments"] for m in messages), "each with its snapshot"

@@ -35,6 +35,7 @@ from alerts.schedule import WEEKDAYS, Schedule
 from alerts.site_shapes import SiteShapes
 from alerts.store import AlertStore
 from tests.notify_servers import HttpReceiver, Mosquitto, Subscriber, TcpGate
+from tests.rtsp import free_port
 from vigil.config import load_config
 from vigil.notifications import build_notifier
 from tests.test_rules import box_at, frame, objects
@@ -171,6 +172,29 @@ def test_apprise_json_to_a_local_server_holds_the_rate_limit_and_quiet_hours(sto
     assert other
 
 
+def test_a_refused_event_is_failed_for_good_and_a_webhook_url_token_never_shows(store) -> None:
+    receiver = HttpReceiver(answers=(400,))
+    hook = WebhookSink("hook", f"{receiver.url}/vigil", SECRET, EventFilter())
+    token = "T0KEN-in-the-path-0123456789"
+    gone = WebhookSink("gone", f"http://127.0.0.1:{free_port()}/services/{token}", SECRET, EventFilter())
+    notifier = running(Outbox(store.engine), hook, gone)
+    try:
+        refused, taken = store.insert(new_alert(1)), store.insert(new_alert(2))
+        [request] = receiver.take(1)
+        assert not notifier.drain(10), "it returns once only the dead sink has a backlog, and says so"
+        states = {state.name: state for state in notifier.states()}
+    finally:
+        notifier.stop()
+        receiver.close()
+    assert json.loads(request.body)["alert"]["id"] == taken, "the refused event did not hold the next one back"
+    [failed] = Outbox(store.engine).deliveries_of_alert(refused)[:1]
+    assert (failed.sink, str(failed.outcome), failed.detail) == ("hook", "failed", "HTTP 400 Bad Request")
+    assert (states["hook"].delivered, states["hook"].failed, states["hook"].backlog) == (1, 1, 0)
+    assert states["gone"].failing and states["gone"].backlog == 2
+    assert states["gone"].last_error.startswith("ConnectionError: ConnectionError posting to http://127.0.0.1:")
+    assert token not in states["gone"].last_error
+
+
 SITE = SiteEntities(("lobby", "yard"), (("lobby", "seen"), ("yard", "seen")), (("lobby", "hall"),))
 
 
@@ -202,23 +226,25 @@ def test_mqtt_delivers_every_alert_in_order_across_a_broker_kill_and_discovery_i
         watcher.wait_for(lambda messages: len({json.loads(m.payload)["id"] for m in messages
                                                if m.topic == "vigil/events"}) >= 5)
         assert notifier.drain(20, failing_too=True)
+        store.end(before[0], datetime.now(UTC))  # seven alerts of the rule are still open on lobby
+        assert notifier.drain(20, failing_too=True)
         late = Subscriber(broker.port, ("homeassistant/#", "vigil/availability", "vigil/lobby/#"))
         late.wait_for(lambda messages: any(m.retain and m.topic == "vigil/lobby/zones/hall/count" for m in messages))
     finally:
         notifier.stop()
         broker.kill()
     keys = [store.get(i).key for i in before + during]
-    first_seen = list(dict.fromkeys(e["id"] for e in seen_before_kill + watcher.events()))
+    first_seen = list(dict.fromkeys(e["id"] for e in seen_before_kill + watcher.events() if e["event"] == "alert.started"))
     assert first_seen == [f"{key}.started" for key in keys], "every alert, those stored while the broker was down too, in order"
     retained = {m.topic: m.payload for m in late.messages if m.retain}  # what a subscriber that comes later gets
-    config = json.loads(retained["homeassistant/binary_sensor/vigil/lobby_seen/config"])
+    config = json.loads(retained["homeassistant/binary_sensor/vigil_lobby/rule_seen/config"])
     assert config["state_topic"] == "vigil/lobby/seen/state" and config["availability_topic"] == "vigil/availability"
-    assert json.loads(retained["homeassistant/sensor/vigil/lobby_hall_count/config"])["state_topic"] == (
+    assert json.loads(retained["homeassistant/sensor/vigil_lobby/zone_hall/config"])["state_topic"] == (
         "vigil/lobby/zones/hall/count")
-    assert json.loads(retained["homeassistant/image/vigil/lobby_last_alert/config"])["image_topic"] == (
+    assert json.loads(retained["homeassistant/image/vigil_lobby/last_alert/config"])["image_topic"] == (
         "vigil/lobby/snapshot")
     assert retained["vigil/availability"] == b"online"
-    assert retained["vigil/lobby/seen/state"] == b"ON"
+    assert retained["vigil/lobby/seen/state"] == b"ON", "an alert ended, the others of the rule still run"
     assert retained["vigil/lobby/zones/hall/count"] == b"2"
     assert json.loads(retained["vigil/lobby/state"])["fps_in"] == 10.0
 

@@ -546,9 +546,14 @@ def _format_error(error: dict[str, Any], substituted: Substituted) -> str:
 
 def _may_hold_a_secret(location: str, value: Any) -> bool:
     """A webhook secret, a notification URL (Apprise and webhook URLs carry tokens in their host and path), or a
-    sink's whole section."""
-    return location.startswith("notify.") and (
-        location.rsplit(".", 1)[-1] in ("url", "secret") or isinstance(value, dict) and bool({"url", "secret"} & set(value)))
+    section or list holding one."""
+    def holds(value: Any) -> bool:
+        if isinstance(value, dict):
+            return bool({"url", "secret"} & set(value)) or any(holds(v) for v in value.values())
+        return isinstance(value, list) and any(holds(v) for v in value)
+
+    return (location == "notify" or location.startswith("notify.")) and (
+        location.rsplit(".", 1)[-1] in ("url", "secret") or holds(value))
 
 
 def _nested(inner: str, outer: str) -> bool:
@@ -575,6 +580,11 @@ def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
     config.storage.database = resolve(config.storage.database)
     config.storage.media_dir = resolve(config.storage.media_dir)
     config.storage.recordings_dir = resolve(config.storage.recordings_dir)
+    tls = config.notify.mqtt and config.notify.mqtt.tls
+    if tls:
+        for name in ("ca_file", "cert_file", "key_file"):
+            if getattr(tls, name) is not None:
+                setattr(tls, name, resolve(getattr(tls, name)))
     for folder in ("datasets_dir", "models_dir", "runs_dir"):
         setattr(config.finetune, folder, resolve(getattr(config.finetune, folder)))
     return config
@@ -599,24 +609,37 @@ def load_config(path: str | Path) -> VigilConfig:
     urls += [sink.url for _, _, sink in config.notify.sinks()]
     in_urls = [value for value in substituted.values if any(value in url for url in urls)]  # tokens in paths too
     notify_secrets = [hook.secret for hook in config.notify.webhooks]
-    notify_secrets += [secret for service in config.notify.apprise for secret in apprise_secrets(service.url)]
+    notify_secrets += [secret for sink in [*config.notify.webhooks, *config.notify.apprise]
+                       for secret in token_parts(sink.url)]
     add_secrets([*in_urls, *(secret for url in urls for secret in url_secrets(url)), *notify_secrets])
-    problems = _media_dir_problems(config.storage)
+    problems = _media_dir_problems(config.storage) + _missing_tls_files(config)
     if problems:
         raise ConfigError(path, problems)
     return config
 
 
-def apprise_secrets(url: str) -> list[str]:
-    """What an Apprise URL may hide a token in: everything after the scheme, and each part of it long enough to be
-    a token (services put bot tokens and webhook keys in the host and the path).
+def _missing_tls_files(config: VigilConfig) -> list[str]:
+    tls = config.notify.mqtt and config.notify.mqtt.tls
+    if not tls:
+        return []
+    return [f"notify.mqtt.tls.{name}: no such file {getattr(tls, name)!r}" for name in ("ca_file", "cert_file", "key_file")
+            if getattr(tls, name) is not None and not Path(getattr(tls, name)).is_file()]
+
+
+def token_parts(url: str) -> list[str]:
+    """What a webhook or Apprise URL may hide a token in: its path and query, and each part of it long enough to be
+    a token; for Apprise, whose services put bot tokens and keys in the host too, everything after the scheme.
 
     Example:
-        >>> apprise_secrets("tgram://123456789:AAE-bot-token/-100200300")
+        >>> token_parts("tgram://123456789:AAE-bot-token/-100200300")
         ['123456789:AAE-bot-token/-100200300', '123456789:AAE-bot-token', '-100200300']
+        >>> token_parts("https://hooks.example/services/T01ABCDEF/B02GHIJKL")
+        ['/services/T01ABCDEF/B02GHIJKL', 'services', 'T01ABCDEF', 'B02GHIJKL']
     """
-    rest = url.split("://", 1)[1] if "://" in url else url
-    return [rest, *(part for part in re.split(r"[/@?&=#]", rest) if len(part) >= 8)]
+    scheme, _, rest = url.partition("://")
+    if scheme in ("http", "https"):
+        rest = rest[len(rest.split("/", 1)[0]):]  # the host of a webhook is not secret; its path may be
+    return [rest, *(part for part in re.split(r"[/@?&=#]", rest) if len(part) >= 8)] if rest else []
 
 
 def _media_dir_problems(storage: StorageConfig) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
@@ -75,6 +75,17 @@ class MqttConfig(SinkFilters):
             raise ValueError("no broker host")
         return url
 
+    @field_validator("command_acl")
+    @classmethod
+    def _topic_filters(cls, filters: list[str]) -> list[str]:
+        for entry in filters:
+            levels = entry.split("/")
+            if not entry or any(("+" in level or "#" in level) and level not in ("+", "#") for level in levels) \
+                    or "#" in levels[:-1]:
+                raise ValueError(f"{entry!r} is not an MQTT topic filter (+ stands for a whole level, # for the "
+                                 "last ones)")
+        return filters
+
     @model_validator(mode="after")
     def _commands_need_acl(self) -> MqttConfig:
         if self.commands and not self.command_acl:
@@ -82,13 +93,16 @@ class MqttConfig(SinkFilters):
         outside = [f for f in self.command_acl if not (f.startswith(f"{self.topic_prefix}/") or f == "#")]
         if outside:
             raise ValueError(f"command_acl: {outside[0]!r} is outside the topic prefix {self.topic_prefix!r}")
+        if self.tls is not None and urlsplit(self.url).scheme != "mqtts":
+            raise ValueError("tls: certificates are for an mqtts:// url (TLS, port 8883 unless given)")
         return self
 
     def broker(self) -> tuple[str, int, bool, str | None, str | None]:
-        """Host, port, TLS, user and password, from the URL."""
+        """Host, port, TLS, user and password (percent-decoded: `p%40ss` is `p@ss`), from the URL."""
         parts = urlsplit(self.url)
         tls = parts.scheme == "mqtts"
-        return (parts.hostname or "", parts.port or (8883 if tls else 1883), tls, parts.username, parts.password)
+        user, password = (None if v is None else unquote(v) for v in (parts.username, parts.password))
+        return parts.hostname or "", parts.port or (8883 if tls else 1883), tls, user, password
 
 
 class WebhookConfig(SinkFilters):

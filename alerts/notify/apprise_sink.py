@@ -20,6 +20,7 @@ class AppriseSink:
     """
 
     kind = "apprise"
+    retry_cap_s = 60.0
 
     def __init__(self, name: str, url: str, events: EventFilter, throttle: Throttle, *,
                  dashboard_url: str | None = None) -> None:
@@ -76,7 +77,9 @@ def message(event: OutboxEvent, dashboard_url: str | None) -> tuple[str, str]:
     when = alert["started_at"].replace("T", " ").split(".")[0].removesuffix("+00:00") + " UTC"
     lines = [f"{alert['label']} ({alert['score']:.2f}){where} at {when}"]
     if change := payload.get("change"):
-        lines.append(f"by {change['by']}" + (f": {change['note']}" if change.get("note") else ""))
+        said = [part for part in (change.get("by") and f"by {change['by']}", change.get("note")) if part]
+        if said:
+            lines.append(": ".join(said))
     if (url := alert_page(event, dashboard_url)) is not None:
         lines.append(url)
     return title, "\n".join(lines)

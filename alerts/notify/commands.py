@@ -83,6 +83,8 @@ class CommandHandler:
                 return self._ignore(topic, "payload is not a JSON object")
         note = note[:_MAX_NOTE_CHARS] or None
         try:
+            if (status := self._store.get(int(alert)).status) is not AlertStatus.NEW:
+                return self._ignore(topic, f"alert {alert} is {status} already")
             self._store.set_status(int(alert), AlertStatus.ACKNOWLEDGED, ACTOR, note)
         except (AlertNotFound, InvalidTransition) as error:
             return self._ignore(topic, str(error))

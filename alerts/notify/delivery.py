@@ -24,11 +24,14 @@ class PermanentFailure(Exception):
 
 
 class Sink(Protocol):
-    """Where events go. `skip_reason` is asked once per event, before its first attempt; `send` raises
-    PermanentFailure, or any other exception for a failure worth retrying."""
+    """Where events go. `skip_reason` is asked once per event, before its first attempt. `send` raises OSError
+    (ConnectionError, TimeoutError, …) for a failure worth retrying, PermanentFailure when the receiver refused the
+    event for good; any other exception means the event cannot be sent and is not retried either."""
 
     name: str
     kind: str
+    retry_cap_s: float
+    """The longest wait between attempts: short where a failed attempt costs nothing (MQTT while disconnected)."""
 
     def skip_reason(self, event: OutboxEvent) -> str | None: ...
 
@@ -69,7 +72,7 @@ class DeliveryWorker(threading.Thread):
         self.sink = sink
         self._outbox = outbox
         self._target = target
-        self._backoff = Backoff(first_retry_s, last_retry_s, 2.0)
+        self._backoff = Backoff(first_retry_s, min(last_retry_s, sink.retry_cap_s), 2.0)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -125,14 +128,18 @@ class DeliveryWorker(threading.Thread):
             attempts += 1
             try:
                 self.sink.send(event)
+            except OSError as error:  # the network, the service or the broker: worth retrying
+                self._failed(f"{type(error).__name__}: {error}")
+                continue
             except PermanentFailure as error:
                 text = redact_text(str(error))
                 log.error("sink %s refused %s %s for good, not retried: %s", self.sink.name, event.kind, event.key,
                           text)
                 return self._mark(event, Outcome.FAILED, attempts, text)
-            except Exception as error:
-                self._failed(f"{type(error).__name__}: {error}")
-                continue
+            except Exception as error:  # the event itself cannot be sent: retrying would hold the sink for ever
+                text = redact_text(f"{type(error).__name__}: {error}")
+                log.exception("sink %s cannot send %s %s, skipped: %s", self.sink.name, event.kind, event.key, text)
+                return self._mark(event, Outcome.FAILED, attempts, text)
             with self._lock:
                 self._last_delivered_at = datetime.now(UTC)
                 if self._failing:
@@ -143,13 +150,16 @@ class DeliveryWorker(threading.Thread):
         return False
 
     def _mark(self, event: OutboxEvent, outcome: Outcome, attempts: int, detail: str = "") -> bool:
-        while not self._stopping.is_set():
+        """Mark `event`, retrying while the database fails; tried once even when stopping, so that an event just
+        sent is not sent again at the next start."""
+        while True:
             try:
                 self._outbox.mark(self.sink.name, event.id, outcome, attempts, detail)
                 return True
             except Exception as error:
+                if self._stopping.is_set():
+                    return False
                 self._failed(f"marking event {event.key}: {error}")
-        return False
 
     def _failed(self, error: str) -> None:
         """Note a failed attempt and wait out the backoff (or a stop)."""

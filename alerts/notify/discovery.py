@@ -71,10 +71,11 @@ def discovery_configs(site: SiteEntities, topics: Topics, discovery_prefix: str,
     Example:
         >>> configs = discovery_configs(SiteEntities(("lobby",), (("lobby", "loiter"),), ()), Topics("vigil"),
         ...                             "homeassistant", with_switches=False)
-        >>> sorted(configs)[0]
-        'homeassistant/binary_sensor/vigil/lobby_loiter/config'
-        >>> json.loads(configs['homeassistant/binary_sensor/vigil/lobby_loiter/config'])["state_topic"]
-        'vigil/lobby/loiter/state'
+        >>> sorted(configs)[:2]
+        ['homeassistant/binary_sensor/vigil/running/config', 'homeassistant/binary_sensor/vigil_lobby/online/config']
+        >>> loiter = json.loads(configs["homeassistant/binary_sensor/vigil_lobby/rule_loiter/config"])
+        >>> loiter["state_topic"], loiter["unique_id"], loiter["default_entity_id"]
+        ('vigil/lobby/loiter/state', 'vigil:lobby:rule:loiter', 'binary_sensor.vigil_lobby_loiter')
     """
     node = topics.prefix.replace("/", "_")
     available = {"availability_topic": topics.availability, "payload_available": "online",
@@ -83,42 +84,49 @@ def discovery_configs(site: SiteEntities, topics: Topics, discovery_prefix: str,
     def device(camera: str | None) -> dict:
         if camera is None:
             return {"identifiers": [node], "name": "Vigil", "manufacturer": "Vigil", "model": "video analytics"}
-        return {"identifiers": [f"{node}_{camera}"], "name": f"Vigil {camera}", "manufacturer": "Vigil",
+        return {"identifiers": [f"{node}:{camera}"], "name": f"Vigil {camera}", "manufacturer": "Vigil",
                 "model": "camera", "via_device": node}
 
-    def entity(component: str, object_id: str, camera: str | None, fields: dict) -> tuple[str, str]:
-        config = {"unique_id": f"{node}_{object_id}", "object_id": f"{node}_{object_id}", "device": device(camera),
-                  **(available if camera is not None else {}), **fields}
-        return f"{discovery_prefix}/{component}/{node}/{object_id}/config", json.dumps(config, separators=(",", ":"))
+    def entity(component: str, camera: str | None, kind: str, name: str | None, entity_id: str,
+               fields: dict) -> tuple[str, str]:
+        """One entity: in the topic, the camera is a level of its own (node) and `kind` prefixes the rule or zone
+        name, so no two names can meet on one topic; the unique id is free text and keeps them apart too."""
+        object_id = kind if name is None else f"{kind}_{name}"
+        unique_id = ":".join(part for part in (node, camera, kind, name) if part is not None)
+        config = {"unique_id": unique_id, "object_id": entity_id, "default_entity_id": f"{component}.{entity_id}",
+                  "device": device(camera), **(available if camera is not None else {}), **fields}
+        node_id = node if camera is None else f"{node}_{camera}"
+        return (f"{discovery_prefix}/{component}/{node_id}/{object_id}/config",
+                json.dumps(config, separators=(",", ":")))
 
-    configs = [entity("binary_sensor", "vigil", None, {
+    configs = [entity("binary_sensor", None, "running", None, node, {
         "name": "Running", "state_topic": topics.availability, "payload_on": "online", "payload_off": "offline",
         "device_class": "connectivity",
     })]
     for camera in site.cameras:
         configs += [
-            entity("binary_sensor", f"{camera}_online", camera, {
+            entity("binary_sensor", camera, "online", None, f"{node}_{camera}_online", {
                 "name": "Camera online", "state_topic": topics.camera_status(camera), "device_class": "connectivity",
                 "value_template": "{{ 'ON' if value == 'online' else 'OFF' }}",
                 "json_attributes_topic": topics.camera_state(camera),
             }),
-            entity("image", f"{camera}_last_alert", camera, {
+            entity("image", camera, "last_alert", None, f"{node}_{camera}_last_alert", {
                 "name": "Last alert", "image_topic": topics.camera_snapshot(camera), "content_type": "image/jpeg",
             }),
         ]
     for camera, rule in site.rules:
-        configs.append(entity("binary_sensor", f"{camera}_{rule}", camera, {
+        configs.append(entity("binary_sensor", camera, "rule", rule, f"{node}_{camera}_{rule}", {
             "name": rule, "state_topic": topics.rule_state(camera, rule), "payload_on": "ON", "payload_off": "OFF",
             "json_attributes_topic": topics.rule_attributes(camera, rule),
         }))
         if with_switches:
-            configs.append(entity("switch", f"{camera}_{rule}_armed", camera, {
+            configs.append(entity("switch", camera, "armed", rule, f"{node}_{camera}_{rule}_armed", {
                 "name": f"{rule} armed", "state_topic": topics.rule_armed(camera, rule),
                 "command_topic": topics.rule_arm_command(camera, rule), "payload_on": "ON", "payload_off": "OFF",
             }))
     for camera, zone in site.counted_zones:
-        configs.append(entity("sensor", f"{camera}_{zone}_count", camera, {
+        configs.append(entity("sensor", camera, "zone", zone, f"{node}_{camera}_{zone}_count", {
             "name": f"{zone} count", "state_topic": topics.zone_count(camera, zone), "state_class": "measurement",
             "unit_of_measurement": "objects",
         }))
-    return {topic: payload for topic, payload in configs}
+    return dict(configs)

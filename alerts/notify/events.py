@@ -63,11 +63,15 @@ class OutboxEvent:
 
 
 def add_alert_event(session: Session, kind: EventKind, alert: Alert, key: str,
-                    change: dict[str, Any] | None = None) -> None:
-    """Add an event about `alert` (as stored after the change) to the transaction; a key already there is kept."""
+                    change: dict[str, Any] | None = None, rule_open: int | None = None) -> None:
+    """Add an event about `alert` (as stored after the change) to the transaction; a key already there is kept.
+
+    `rule_open`, for an end, is how many other alerts of the rule are still open on the camera."""
     body: dict[str, Any] = {"alert": alert_body(alert)}
     if change is not None:
         body["change"] = change
+    if rule_open is not None:
+        body["rule_open"] = rule_open
     _add(session, OutboxRow(key=key, at=datetime.now(UTC), kind=str(kind), camera=alert.camera, rule=alert.rule,
                             severity=str(alert.severity), alert_id=alert.id, payload=body,
                             snapshot_path=alert.snapshot_path))

@@ -52,8 +52,9 @@ class EventFilter:
 
 
 class Throttle:
-    """Quiet hours, then at most `per_min` alert events per rule in any minute, both by the events' own times (so
-    a backlog sent after an outage is judged as it happened). Stateful: ask once per event, in order.
+    """Quiet hours, then at most `per_min` alert events of each kind per rule in any minute (so updates cannot use
+    up the starts' budget), both by the events' own times (a backlog sent after an outage is judged as it
+    happened). Stateful: ask once per event, in order.
 
     Example:
         >>> from datetime import UTC, datetime
@@ -68,7 +69,7 @@ class Throttle:
     def __init__(self, per_min: int | None = None, quiet: Schedule | None = None) -> None:
         self.per_min = per_min
         self.quiet = quiet
-        self._sent: defaultdict[str | None, deque] = defaultdict(deque)
+        self._sent: defaultdict[tuple[str | None, EventKind], deque] = defaultdict(deque)
 
     def reason(self, event: OutboxEvent) -> str | None:
         if event.kind is EventKind.TEST:
@@ -77,7 +78,7 @@ class Throttle:
             return "quiet hours"
         if self.per_min is None or event.kind not in ALERT_KINDS:
             return None
-        sent = self._sent[event.rule]
+        sent = self._sent[event.rule, event.kind]
         while sent and sent[0] <= event.at - timedelta(minutes=1):
             sent.popleft()
         if len(sent) >= self.per_min:

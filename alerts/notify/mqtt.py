@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import ssl
 import threading
 from collections.abc import Callable, Mapping
@@ -14,11 +15,15 @@ import paho.mqtt.client as paho
 
 from alerts.arming import RuleArming
 from alerts.notify.commands import CommandHandler
+from alerts.notify.delivery import PermanentFailure
 from alerts.notify.discovery import SiteEntities, Topics, discovery_configs
 from alerts.notify.events import EventKind, OutboxEvent, snapshot_of
 from alerts.notify.filters import EventFilter
 
 log = logging.getLogger(__name__)
+
+_REFUSED_FOR_GOOD = frozenset({0x87, 0x90, 0x99})
+"""MQTT 5 PUBACK reasons no retry can change: not authorised, topic name invalid, payload format invalid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,8 @@ class CameraLive:
 
 class MqttSink:
     """Publishes each event to `<prefix>/events` (QoS `qos`) and, for alerts, the retained per-rule topics (`state`
-    ON/OFF, `attributes`, `snapshot`) and the camera's `snapshot`; camera health goes to `<camera>/status`.
+    ON/OFF, OFF once no alert of the rule is open on the camera; `attributes`; `snapshot`) and the camera's
+    `snapshot`; camera health goes to `<camera>/status`.
 
     An event counts as delivered once the broker acknowledged every message of it. While connected it also
     publishes, retained: `<prefix>/availability` (online; the last will says offline), Home Assistant's discovery
@@ -66,6 +72,8 @@ class MqttSink:
     """
 
     kind = "mqtt"
+    retry_cap_s = 2.0
+    """While disconnected a send fails at once, costing nothing: retry often, to resume soon after a reconnect."""
 
     def __init__(self, name: str, settings: MqttSettings, events: EventFilter, site: SiteEntities, *,
                  live: Callable[[], Mapping[str, CameraLive]], arming: RuleArming,
@@ -78,6 +86,11 @@ class MqttSink:
         self._live = live
         self._armed = arming.armed
         self._commands = commands
+        self._orders: queue.SimpleQueue[paho.MQTTMessage | None] = queue.SimpleQueue()
+        """Commands received, obeyed by a thread of their own: they write to the database, which may be slow, and
+        paho's network thread must keep answering the broker."""
+        self._acks: dict[int, paho.ReasonCode] = {}
+        self._acks_lock = threading.Lock()
         self._connected = threading.Event()
         self._refusal: str | None = None
         """Why the broker refused the last connection (bad password, not authorised), until one succeeds."""
@@ -88,6 +101,8 @@ class MqttSink:
         self._state_thread = threading.Thread(target=self._publish_state_every_interval, name=f"{name}-state",
                                               daemon=True)
         self._state_thread.start()
+        self._command_thread = threading.Thread(target=self._obey_commands, name=f"{name}-commands", daemon=True)
+        self._command_thread.start()
         arming.listen(self.armed_changed)
 
     def skip_reason(self, event: OutboxEvent) -> str | None:
@@ -117,7 +132,9 @@ class MqttSink:
             info.wait_for_publish(timeout=2.0)
         self._client.disconnect()
         self._client.loop_stop()
+        self._orders.put(None)
         self._state_thread.join(timeout=2.0)
+        self._command_thread.join(timeout=2.0)
 
     def _alert_topics(self, event: OutboxEvent) -> list[tuple[str, bytes | str, bool]]:
         camera, rule = event.camera, event.rule
@@ -125,7 +142,7 @@ class MqttSink:
         messages: list[tuple[str, bytes | str, bool]] = []
         if event.kind is EventKind.ALERT_STARTED:
             messages.append((self.topics.rule_state(camera, rule), "ON", True))
-        elif event.kind is EventKind.ALERT_ENDED:
+        elif event.kind is EventKind.ALERT_ENDED and not event.payload.get("rule_open"):
             messages.append((self.topics.rule_state(camera, rule), "OFF", True))
         messages.append((self.topics.rule_attributes(camera, rule), json.dumps(alert, separators=(",", ":")), True))
         if (image := snapshot_of(event)) is not None:
@@ -146,6 +163,12 @@ class MqttSink:
                 raise ConnectionError(f"publishing to {topic}: {error}") from None
             if not info.is_published():
                 raise TimeoutError(f"the broker did not acknowledge {topic} within {self.settings.publish_timeout_s:g} s")
+            with self._acks_lock:
+                reason = self._acks.pop(info.mid, None)
+            if reason is not None and reason.is_failure:  # MQTT 5: acknowledged, and refused
+                if reason.value in _REFUSED_FOR_GOOD:
+                    raise PermanentFailure(f"the broker refused {topic}: {reason}")
+                raise ConnectionError(f"the broker refused {topic} for now: {reason}")
 
     def _new_client(self) -> paho.Client:
         settings = self.settings
@@ -161,7 +184,13 @@ class MqttSink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
+
+    def _on_publish(self, _client, _userdata, mid: int, reason_code: paho.ReasonCode, _properties) -> None:
+        if reason_code.is_failure:
+            with self._acks_lock:
+                self._acks[mid] = reason_code
 
     def _on_connect(self, client: paho.Client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
@@ -193,12 +222,15 @@ class MqttSink:
                         reason_code)
 
     def _on_message(self, _client, _userdata, message: paho.MQTTMessage) -> None:
-        if self._commands is None or message.retain:  # a retained command is an old one, not an order given now
-            return
-        try:
-            self._commands.handle(message.topic, message.payload)
-        except Exception:
-            log.exception("MQTT command on %s failed", message.topic[:200])
+        if self._commands is not None and not message.retain:  # a retained command is an old one, not an order
+            self._orders.put(message)
+
+    def _obey_commands(self) -> None:
+        while (message := self._orders.get()) is not None:
+            try:
+                self._commands.handle(message.topic, message.payload)
+            except Exception:
+                log.exception("MQTT command on %s failed", message.topic[:200])
 
     def _publish_state_every_interval(self) -> None:
         while not self._stopping.wait(self.settings.state_interval_s):

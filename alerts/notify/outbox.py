@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Engine, and_, delete, exists, func, select
+from sqlalchemy import Engine, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from alerts.notify.events import OutboxEvent, add_test_event, to_event
@@ -39,7 +39,8 @@ class Outbox:
     """Reads and marks the outbox; every method is its own short transaction.
 
     A sink is sent the events stored after it was first registered, oldest first, each until it is marked; an event
-    for another sink only (a test) is never pending for it.
+    for another sink only (a test) is never pending for it. Each sink's cursor is the last event it marked: it
+    marks them in order, and SQLite commits ids in order, so what is pending is what lies past the cursor.
 
     Example:
         >>> outbox = Outbox(store.engine)  # doctest: +SKIP
@@ -56,7 +57,7 @@ class Outbox:
             known = set(session.scalars(select(OutboxSinkRow.name)))
             newest = session.scalar(select(func.max(OutboxRow.id))) or 0
             now = datetime.now(UTC)
-            session.add_all(OutboxSinkRow(name=name, kind=kind, since_id=newest, added_at=now)
+            session.add_all(OutboxSinkRow(name=name, kind=kind, cursor=newest, added_at=now)
                             for name, kind in sinks.items() if name not in known)
 
     def pending(self, sink: str, limit: int = 50) -> list[OutboxEvent]:
@@ -69,9 +70,18 @@ class Outbox:
             return session.scalar(select(func.count()).select_from(self._pending(sink).subquery())) or 0
 
     def mark(self, sink: str, event_id: int, outcome: Outcome, attempts: int, detail: str = "") -> None:
+        """Record what became of the event and move the sink's cursor past it; marking it again changes nothing."""
         with Session(self.engine) as session, session.begin():
+            marked = session.scalar(select(DeliveryRow.id).where(DeliveryRow.sink == sink,
+                                                                 DeliveryRow.event_id == event_id))
+            if marked is not None:
+                return
             session.add(DeliveryRow(event_id=event_id, sink=sink, outcome=str(outcome), at=datetime.now(UTC),
                                     attempts=attempts, detail=detail[:256]))
+            counter = getattr(OutboxSinkRow, str(outcome))
+            session.execute(update(OutboxSinkRow).where(OutboxSinkRow.name == sink).values(
+                {OutboxSinkRow.cursor: case((OutboxSinkRow.cursor < event_id, event_id), else_=OutboxSinkRow.cursor),
+                 counter: counter + 1}))
 
     def deliveries_of_alert(self, alert_id: int) -> list[Delivery]:
         """Where the events of one alert went, oldest first."""
@@ -83,27 +93,26 @@ class Outbox:
 
     def counts(self, sink: str) -> dict[Outcome, int]:
         """How many events the sink has had of each outcome."""
-        query = select(DeliveryRow.outcome, func.count()).where(DeliveryRow.sink == sink).group_by(DeliveryRow.outcome)
         with Session(self.engine) as session:
-            found = dict(session.execute(query).all())
-        return {outcome: found.get(str(outcome), 0) for outcome in Outcome}
+            row = session.get(OutboxSinkRow, sink)
+            return {outcome: 0 if row is None else getattr(row, str(outcome)) for outcome in Outcome}
 
     def add_test(self, sink: str, actor: str) -> None:
         with Session(self.engine) as session, session.begin():
             add_test_event(session, sink, actor)
 
     def prune(self, before: datetime, sinks: Iterable[str]) -> int:
-        """Delete events stored before `before` that every one of `sinks` (those configured now) has marked; returns
-        how many went."""
-        sinks = list(sinks)
-        marked_by_all = [exists().where(and_(DeliveryRow.event_id == OutboxRow.id, DeliveryRow.sink == sink))
-                         for sink in sinks]
+        """Delete events stored before `before` that every one of `sinks` (those configured now) has gone past;
+        returns how many went."""
         with Session(self.engine) as session, session.begin():
-            return session.execute(delete(OutboxRow).where(OutboxRow.at < before, *marked_by_all)).rowcount
+            reached = session.scalar(select(func.min(OutboxSinkRow.cursor)).where(OutboxSinkRow.name.in_(list(sinks))))
+            query = delete(OutboxRow).where(OutboxRow.at < before)
+            if reached is not None:
+                query = query.where(OutboxRow.id <= reached)
+            return session.execute(query).rowcount
 
     @staticmethod
     def _pending(sink: str):
-        since = select(OutboxSinkRow.since_id).where(OutboxSinkRow.name == sink).scalar_subquery()
-        marked = exists().where(and_(DeliveryRow.event_id == OutboxRow.id, DeliveryRow.sink == sink))
-        return select(OutboxRow).where(OutboxRow.id > since, ~marked,
+        cursor = select(OutboxSinkRow.cursor).where(OutboxSinkRow.name == sink).scalar_subquery()
+        return select(OutboxRow).where(OutboxRow.id > cursor,
                                        (OutboxRow.only_sink.is_(None)) | (OutboxRow.only_sink == sink))

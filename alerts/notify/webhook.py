@@ -6,6 +6,8 @@ import hashlib
 import json
 import time
 
+from urllib.parse import urlsplit
+
 import requests
 
 from alerts.notify.delivery import PermanentFailure
@@ -24,11 +26,12 @@ class WebhookSink:
     disk, the request is multipart/form-data
     with the JSON as its `event` part and the JPEG as `snapshot`, whose SHA-256 the signed JSON carries.
     Headers: `X-Vigil-Signature`, `X-Vigil-Event` (the kind) and `Idempotency-Key` (the event's `id`).
-    A 2xx delivers; a timeout, a connection error, 408, 425, 429 or a 5xx is retried; another status fails the
-    event for good.
+    A 2xx delivers; a timeout, a connection error, 408, 425, 429 or a 5xx is retried; another status (a redirect
+    included: it is not followed) fails the event for good.
     """
 
     kind = "webhook"
+    retry_cap_s = 60.0
 
     def __init__(self, name: str, url: str, secret: str, events: EventFilter, *, timeout_s: float = 5.0,
                  snapshot: bool = False, dashboard_url: str | None = None) -> None:
@@ -57,13 +60,22 @@ class WebhookSink:
         else:
             files = {"event": ("event.json", body, "application/json"), "snapshot": ("snapshot.jpg", image, "image/jpeg")}
             request = {"files": files, "headers": headers}
-        response = self._session.post(self._url, timeout=self._timeout_s, allow_redirects=False, **request)
+        try:
+            response = self._session.post(self._url, timeout=self._timeout_s, allow_redirects=False, **request)
+        except requests.RequestException as error:  # its text holds the URL's path, which may be a token
+            raise ConnectionError(f"{type(error).__name__} posting to {self.origin}") from None
         if 200 <= response.status_code < 300:
             return
         message = f"HTTP {response.status_code} {response.reason}"
-        if 400 <= response.status_code < 500 and response.status_code not in _RETRIED_STATUSES:
+        if 300 <= response.status_code < 500 and response.status_code not in _RETRIED_STATUSES:
             raise PermanentFailure(message)
         raise ConnectionError(message)
+
+    @property
+    def origin(self) -> str:
+        """scheme://host[:port]/… : what may be shown of the URL (a webhook's path often holds a token)."""
+        parts = urlsplit(self._url)
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}/…"
 
     def close(self) -> None:
         self._session.close()

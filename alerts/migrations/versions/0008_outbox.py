@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("snapshot_path", sa.String(512), nullable=True),
         sa.Column("only_sink", sa.String(64), nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_outbox_at", "outbox", ["at"])
     op.create_index("ix_outbox_alert_id", "outbox", ["alert_id"])
@@ -35,8 +36,11 @@ def upgrade() -> None:
         "outbox_sinks",
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("since_id", sa.Integer, nullable=False),
+        sa.Column("cursor", sa.Integer, nullable=False),
         sa.Column("added_at", sa.DateTime, nullable=False),
+        sa.Column("delivered", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
     )
     op.create_table(
         "outbox_deliveries",
