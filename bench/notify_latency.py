@@ -42,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="a few seconds at a small size, to check the script runs")
     args = parser.parse_args()
     if args.smoke:
-        args.seconds, args.imgsz = 6.0, 416
+        args.seconds, args.imgsz = 4.0, 416
     return args
 
 

@@ -92,14 +92,15 @@ def test_int8_is_refused_when_it_disagrees_with_fp32(tmp_path: Path, sample_vide
 
 
 @pytest.mark.slow
-def test_int8_calibrated_on_site_frames_is_used_when_it_agrees(tmp_path: Path, sample_video: Path) -> None:
+def test_int8_calibrated_on_site_frames_is_used_when_it_agrees(shared_exports: Path, sample_video: Path) -> None:
+    """In the session's export cache: the FP32 export it is checked against is the one `vigil run` tests made."""
     frames = sample_frames(sample_video, count=45, every=7)
     options = DetectorOptions(imgsz=416, device="cpu", labels=DEFAULT_LABELS, backend="openvino", precision="int8",
                               max_batch=4, int8_min_agreement=0.8)
-    detector = load_detector("default", options, ExportCache(tmp_path),
+    detector = load_detector("default", options, ExportCache(shared_exports),
                              site_frames=lambda: SiteFrames(frames[::3] + frames[1::3], frames[2::3]))
     assert (detector.backend, detector.precision) == ("openvino", "int8")
-    [manifest] = tmp_path.glob("*-openvino-int8-416-b4/export.json")
+    [manifest] = shared_exports.glob("*-openvino-int8-416-b4/export.json")
     assert '"int8_check"' in manifest.read_text() and '"calibration_frames": 30' in manifest.read_text()
 
 

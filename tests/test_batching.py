@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 _SHIFT = "crop=672:576:96:0,pad=768:576:0:0"
 VARIANTS = {"plain": "null", "mirror": "hflip", "shifted": _SHIFT, "mirror-shifted": f"hflip,{_SHIFT}"}
-FRAMES_PER_CLIP = 60
+FRAMES_PER_CLIP = 45
 
 
 @pytest.fixture(scope="module")
