@@ -282,7 +282,7 @@ class AlertStore:
             return len(closed)
 
     def record_camera_status(self, camera: str, status: CameraStatus, at: datetime, error: str | None) -> None:
-        """Tell the sinks `camera` went online, offline or stopped at `at` (a replay of the same change adds nothing)."""
+        """Tell the sinks `camera` went online, offline or stopped at `at` (a replay of the change adds nothing)."""
         with Session(self.engine) as session, session.begin():
             add_camera_event(session, camera, status, at, error)
 

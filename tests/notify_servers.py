@@ -152,28 +152,28 @@ class Received:
 
 class HttpReceiver:
     """An HTTP server on 127.0.0.1 that answers its first requests with the statuses of `answers`, then 503 to
-    the next `fail_first`, then 200, keeping what it was sent (refused requests included)."""
+    the next `fail_first`, then 200, unless `answer` (status, reason) is set: then that. It keeps what it was sent
+    (refused requests included)."""
 
     def __init__(self, fail_first: int = 0, answers: tuple[int, ...] = ()) -> None:
         self.fail_first = fail_first
         self.answers = list(answers)
+        self.answer: tuple[int, str] | None = None
         self.requests: queue.Queue[Received] = queue.Queue()
+        """Those answered 200."""
         self.answered: list[tuple[int, Received]] = []
-        self._lock = threading.Lock()
+        self._arrived = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = Received(self.path, dict(self.headers), body, time.time())
-                with receiver._lock:
-                    if receiver.answers:
-                        status = receiver.answers.pop(0)
-                    else:
-                        status = 503 if receiver.fail_first > 0 else 200
-                        receiver.fail_first -= status == 503
+                with receiver._arrived:
+                    status, reason = receiver._next_answer()
                     receiver.answered.append((status, request))
-                self.send_response(status)
+                    receiver._arrived.notify_all()
+                self.send_response(status, reason)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 if status == 200:
@@ -186,9 +186,25 @@ class HttpReceiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def _next_answer(self) -> tuple[int, str | None]:
+        if self.answer is not None:
+            return self.answer
+        if self.answers:
+            return self.answers.pop(0), None
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return 503, None
+        return 200, None
+
     def take(self, count: int, timeout_s: float = 30.0) -> list[Received]:
         """The next `count` requests answered 200, waiting for each at most `timeout_s`."""
         return [self.requests.get(timeout=timeout_s) for _ in range(count)]
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[Received]:
+        """The first `count` requests, whatever their answers, once they have arrived."""
+        with self._arrived:
+            assert self._arrived.wait_for(lambda: len(self.answered) >= count, timeout_s), self.answered
+            return [request for _, request in self.answered[:count]]
 
     def close(self) -> None:
         self.server.shutdown()

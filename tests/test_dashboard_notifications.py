@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from alerts.users import UserStore
 from dashboard import DashboardServices, DashboardSettings, create_app
 from streamer.redaction import redact_url
 from tests.dashboard_support import Site, csrf
+from tests.notify_servers import HttpReceiver, Received
 
 TOKEN = "url-token-0123456789"
 SIGNING_SECRET = "signing-secret-9876543210"
@@ -30,50 +29,17 @@ HOSTILE = '<script>alert("pwned")</script>'
 WAIT_S = 10.0
 
 
-class Receiver:
-    """A webhook receiver on 127.0.0.1 and a free port: notes each POST (event kind, headers, JSON) as it arrives,
-    then answers `status` with `reason`."""
-
-    def __init__(self) -> None:
-        self.status, self.reason = 200, "OK"
-        self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
-        self._arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with receiver._arrived:
-                    receiver.requests.append((self.headers["X-Vigil-Event"], dict(self.headers), body))
-                    receiver._arrived.notify_all()
-                self.send_response(receiver.status, receiver.reason)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook?token={TOKEN}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True)
-        self._thread.start()
-
-    def wait_for(self, count: int) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
-        """The first `count` requests, once they have arrived (the sink has had the answer to all but the last)."""
-        with self._arrived:
-            assert self._arrived.wait_for(lambda: len(self.requests) >= count, WAIT_S), self.requests
-            return self.requests[:count]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
+def receiver() -> Iterator[HttpReceiver]:
+    running = HttpReceiver()
+    running.url += f"/hook?token={TOKEN}"
     yield running
     running.close()
+
+
+def posted(request: Received) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A webhook request as (event kind, headers, JSON body)."""
+    return request.headers["X-Vigil-Event"], request.headers, json.loads(request.body)
 
 
 def build(tmp_path: Path, users_db: Path, sinks: Sequence[Sink], targets: dict[str, str]) -> tuple[Site, Notifier]:
@@ -91,7 +57,7 @@ def build(tmp_path: Path, users_db: Path, sinks: Sequence[Sink], targets: dict[s
 
 
 @pytest.fixture
-def notified(tmp_path: Path, users_db: Path, receiver: Receiver) -> Iterator[tuple[Site, Notifier]]:
+def notified(tmp_path: Path, users_db: Path, receiver: HttpReceiver) -> Iterator[tuple[Site, Notifier]]:
     """A dashboard whose running notifier has two webhook sinks posting to `receiver`: `hook`, sent everything,
     and `critical-only`, which skips all but critical alerts."""
     sinks = [WebhookSink("hook", receiver.url, SIGNING_SECRET, EventFilter(), timeout_s=2),
@@ -153,12 +119,12 @@ def test_send_test_reaches_the_receiver_and_needs_the_csrf_token(notified, recei
     sent = admin.post("/notifications/hook/test", data={"csrf_token": csrf(admin)})
     assert sent.status_code == 303 and sent.location.endswith("/notifications")
     assert "Test message queued for hook" in admin.get("/notifications").text
-    [(kind, headers, body)] = receiver.wait_for(1)
+    [(kind, headers, body)] = map(posted, receiver.wait_for(1))
     assert kind == "test" and body["test"] == {"sink": "hook", "requested_by": "admin"}
     assert headers["X-Vigil-Signature"]
     api = admin.post("/api/notifications/hook/test", headers={"X-CSRF-Token": csrf(admin)})
     assert api.status_code == 202 and api.json == {"queued": True, "sink": "hook"}
-    assert receiver.wait_for(2)[1][0] == "test"
+    assert posted(receiver.wait_for(2)[1])[0] == "test"
     assert notifier.drain(WAIT_S, failing_too=True)
     assert sink_row(admin, "hook")["delivered"] == 2
     assert sink_row(admin, "critical-only")["delivered"] == 0, "a test goes to its one sink only"
@@ -172,7 +138,7 @@ def test_the_alert_page_lists_where_the_alert_went(notified, receiver) -> None:
     alert_id = site.alert()
     notifier.wake()
     assert notifier.drain(WAIT_S, failing_too=True)
-    [(kind, _, body)] = receiver.wait_for(1)
+    [(kind, _, body)] = map(posted, receiver.wait_for(1))
     assert kind == "alert.started" and body["alert"]["id"] == alert_id
     viewer = site.client("viewer")
     page = viewer.get(f"/alerts/{alert_id}").text
@@ -190,7 +156,7 @@ def test_the_alert_page_lists_where_the_alert_went(notified, receiver) -> None:
 
 def test_a_failing_sink_shows_its_escaped_error_and_backlog_then_recovers(notified, receiver) -> None:
     site, notifier = notified
-    receiver.status, receiver.reason = 503, HOSTILE
+    receiver.answer = 503, HOSTILE
     site.alert()
     notifier.wake()
     receiver.wait_for(2)  # retried: the first attempt's failure is noted
@@ -201,7 +167,7 @@ def test_a_failing_sink_shows_its_escaped_error_and_backlog_then_recovers(notifi
     assert "hook failing (ConnectionError: HTTP 503 &lt;script&gt;" in admin.get("/cameras").text
     hook = sink_row(admin, "hook")
     assert hook["failing"] and HOSTILE in hook["last_error"] and hook["backlog"] == 1 and hook["attempts_failed"] >= 1
-    receiver.status, receiver.reason = 200, "OK"
+    receiver.answer = None
     assert notifier.drain(WAIT_S, failing_too=True)
     hook = sink_row(admin, "hook")
     assert not hook["failing"] and hook["last_error"] is None and hook["delivered"] == 1 and hook["backlog"] == 0
@@ -211,7 +177,7 @@ def test_a_failing_sink_shows_its_escaped_error_and_backlog_then_recovers(notifi
 
 def test_an_event_refused_for_good_shows_its_escaped_reason_on_the_alert_page(notified, receiver) -> None:
     site, notifier = notified
-    receiver.status, receiver.reason = 400, HOSTILE
+    receiver.answer = 400, HOSTILE
     alert_id = site.alert()
     notifier.wake()
     assert notifier.drain(WAIT_S, failing_too=True)

@@ -186,7 +186,7 @@ def test_kill_9_loses_no_written_alert_nor_notification_and_the_next_start_close
     keys = [json.loads(request.body)["id"] for request in delivered]
     assert keys == [key for key in outbox if key.endswith((".started", ".ended"))], (
         "every start and end, in the outbox's order, each once")
-    assert {f"{a['alert_key']}.ended" for a in alerts} <= set(keys), "alerts the kill left open were closed, and told of"
+    assert {f"{a['alert_key']}.ended" for a in alerts} <= set(keys), "those the kill left open were closed, and told of"
     messages = [json.loads(request.body) for _, request in phone.answered]
     assert [m["message"].rsplit("/alerts/", 1)[1] for m in messages] == [str(a["id"]) for a in alerts], (
         "one message per alert on the phone, with its link")

@@ -622,8 +622,9 @@ def _missing_tls_files(config: VigilConfig) -> list[str]:
     tls = config.notify.mqtt and config.notify.mqtt.tls
     if not tls:
         return []
-    return [f"notify.mqtt.tls.{name}: no such file {getattr(tls, name)!r}" for name in ("ca_file", "cert_file", "key_file")
-            if getattr(tls, name) is not None and not Path(getattr(tls, name)).is_file()]
+    files = {name: getattr(tls, name) for name in ("ca_file", "cert_file", "key_file")}
+    return [f"notify.mqtt.tls.{name}: no such file {path!r}" for name, path in files.items()
+            if path is not None and not Path(path).is_file()]
 
 
 def token_parts(url: str) -> list[str]:

@@ -185,7 +185,8 @@ class NotifyConfig(_Section):
         found: list[tuple[str, str, SinkFilters]] = []
         if self.mqtt is not None:
             found.append(("notify.mqtt", self.mqtt.name or "mqtt", self.mqtt))
-        found += [(f"notify.webhooks.{i}", hook.name or f"webhook-{i + 1}", hook) for i, hook in enumerate(self.webhooks)]
+        found += [(f"notify.webhooks.{i}", hook.name or f"webhook-{i + 1}", hook)
+                  for i, hook in enumerate(self.webhooks)]
         found += [(f"notify.apprise.{i}", service.name or f"apprise-{i + 1}", service)
                   for i, service in enumerate(self.apprise)]
         return found

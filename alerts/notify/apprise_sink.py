@@ -73,7 +73,8 @@ def message(event: OutboxEvent, dashboard_url: str | None) -> tuple[str, str]:
     what = {EventKind.ALERT_STARTED: "", EventKind.ALERT_UPDATED: " (better view)",
             EventKind.ALERT_ENDED: " ended", EventKind.ALERT_STATUS: f" {payload.get('change', {}).get('status')}"}
     title = f"Vigil: {event.rule} on {event.camera}{what[event.kind]} ({event.severity})"
-    where = f" in zone {alert['zone']}" if alert.get("zone") else f" at line {alert['line']}" if alert.get("line") else ""
+    where = (f" in zone {alert['zone']}" if alert.get("zone") else
+             f" at line {alert['line']}" if alert.get("line") else "")
     when = alert["started_at"].replace("T", " ").split(".")[0].removesuffix("+00:00") + " UTC"
     lines = [f"{alert['label']} ({alert['score']:.2f}){where} at {when}"]
     if change := payload.get("change"):

@@ -31,7 +31,8 @@ class CommandHandler:
     with a warning that says why; every command obeyed is in the audit trail.
 
     Example:
-        >>> handler = CommandHandler("vigil", ["vigil/lobby/+/armed/set"], arming, store, {("lobby", "loiter")})  # doctest: +SKIP
+        >>> acl = ["vigil/lobby/+/armed/set"]
+        >>> handler = CommandHandler("vigil", acl, arming, store, {("lobby", "loiter")})  # doctest: +SKIP
         >>> handler.handle("vigil/lobby/loiter/armed/set", b"OFF")  # doctest: +SKIP
         'disarmed loiter on lobby'
     """

@@ -162,7 +162,8 @@ class MqttSink:
             except (RuntimeError, ValueError) as error:
                 raise ConnectionError(f"publishing to {topic}: {error}") from None
             if not info.is_published():
-                raise TimeoutError(f"the broker did not acknowledge {topic} within {self.settings.publish_timeout_s:g} s")
+                raise TimeoutError(f"the broker did not acknowledge {topic} within "
+                                   f"{self.settings.publish_timeout_s:g} s")
             with self._acks_lock:
                 reason = self._acks.pop(info.mid, None)
             if reason is not None and reason.is_failure:  # MQTT 5: acknowledged, and refused

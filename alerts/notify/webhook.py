@@ -58,7 +58,8 @@ class WebhookSink:
         if image is None:
             request = {"data": body, "headers": {**headers, "Content-Type": "application/json"}}
         else:
-            files = {"event": ("event.json", body, "application/json"), "snapshot": ("snapshot.jpg", image, "image/jpeg")}
+            files = {"event": ("event.json", body, "application/json"),
+                     "snapshot": ("snapshot.jpg", image, "image/jpeg")}
             request = {"files": files, "headers": headers}
         try:
             response = self._session.post(self._url, timeout=self._timeout_s, allow_redirects=False, **request)
