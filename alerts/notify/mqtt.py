@@ -93,7 +93,8 @@ class MqttSink:
         self._acks_lock = threading.Lock()
         self._connected = threading.Event()
         self._refusal: str | None = None
-        """Why the broker refused the last connection (bad password, not authorised), until one succeeds."""
+        """Why the last connection failed (the broker refused it: bad password, not authorised; or it could not be
+        reached), until one succeeds."""
         self._stopping = threading.Event()
         self._client = self._new_client()
         self._client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
@@ -110,7 +111,7 @@ class MqttSink:
 
     def send(self, event: OutboxEvent) -> None:
         if not self._connected.is_set():
-            why = f": it refused the connection ({self._refusal})" if self._refusal else ""
+            why = f": {self._refusal}" if self._refusal else ""
             raise ConnectionError(f"not connected to the broker {self.settings.host}:{self.settings.port}{why}")
         body = json.dumps(event.payload, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
         messages: list[tuple[str, bytes | str, bool]] = [(self.topics.events, body, False)]
@@ -186,7 +187,13 @@ class MqttSink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_connect_fail = self._on_connect_fail
         return client
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        if self._refusal is None:
+            log.warning("MQTT broker %s:%d cannot be reached: retrying", self.settings.host, self.settings.port)
+        self._refusal = "it cannot be reached (refused, unresolvable or silent)"
 
     def _on_publish(self, _client, _userdata, mid: int, reason_code: paho.ReasonCode, _properties) -> None:
         if reason_code.is_failure:
@@ -195,10 +202,10 @@ class MqttSink:
 
     def _on_connect(self, client: paho.Client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
-            if str(reason_code) != self._refusal:
-                log.warning("MQTT broker %s:%d refused the connection: %s", self.settings.host, self.settings.port,
-                            reason_code)
-            self._refusal = str(reason_code)
+            refusal = f"it refused the connection ({reason_code})"
+            if refusal != self._refusal:
+                log.warning("MQTT broker %s:%d: %s", self.settings.host, self.settings.port, refusal)
+            self._refusal = refusal
             return
         self._refusal = None
         client.publish(self.topics.availability, "online", qos=1, retain=True)
