@@ -122,7 +122,7 @@ class DeliveryWorker(threading.Thread):
     def _deliver(self, event: OutboxEvent) -> bool:
         """Send `event` until it is marked; False when stopping first."""
         if (reason := self.sink.skip_reason(event)) is not None:
-            return self._mark(event, Outcome.SKIPPED, 0, reason)
+            return self._mark(event, Outcome.SKIPPED, 0, reason)  # not an attempt: the sink's state stays as it was
         attempts = 0
         while not self._stopping.is_set():
             attempts += 1
