@@ -28,7 +28,8 @@ def test_bad_sinks_are_refused_naming_the_field_without_showing_secrets(write_co
                      {"url": "ftp://hooks.example/x", "secret": "s" * 20, "cameras": ["garage"]}],
         "apprise": [{"url": "tgram://bot-T0KEN-123456/", "quiet_hours": {"start": "25:00", "end": "07:00"}},
                     {"url": "json://127.0.0.1/x", "quiet_hours": {"start": "23:00", "end": "07:00",
-                                                                 "timezone": "Mars/Olympus"}}],
+                                                                 "timezone": "Mars/Olympus"}},
+                    {"url": "json://127.0.0.1/y", "quiet_hours": {"timezone": "Europe/Paris"}}],
     })
     hidden = "(the value is not shown: it may hold a token or password)"
     assert found == [
@@ -39,9 +40,10 @@ def test_bad_sinks_are_refused_naming_the_field_without_showing_secrets(write_co
         f"notify.webhooks.1.url: must be an http:// or https:// URL with a host {hidden}",
         "notify.apprise.0.url: Apprise cannot use this URL (scheme 'tgram'): unknown service, or a part of it is "
         f"missing or malformed {hidden}",
-        "notify.apprise.0.quiet_hours.start: time of day '25:00' must be HH:MM (00:00–23:59) (got '25:00')",
+        "notify.apprise.0.quiet_hours: bad time '25:00', expected HH:MM (got {'start': '25:00', 'end': '07:00'})",
         "notify.apprise.1.quiet_hours: unknown timezone 'Mars/Olympus', expected an IANA name such as "
         "'Europe/Paris' (got {'start': '23:00', 'end': '07:00', 'timezone': 'Mars/Olympus'})",
+        "notify.apprise.2.quiet_hours: give the window's start and end (HH:MM) (got {'timezone': 'Europe/Paris'})",
     ]
     assert not logging.getLogger("apprise").disabled
 

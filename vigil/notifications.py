@@ -6,7 +6,6 @@ import logging
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from alerts.alert import Severity
 from alerts.arming import RuleArming
@@ -22,7 +21,6 @@ from alerts.notify.outbox import Outbox
 from alerts.notify.webhook import WebhookSink
 from alerts.occupancy import OccupancyRule
 from alerts.rule_base import Rule
-from alerts.schedule import Schedule
 from alerts.site_shapes import SiteShapes
 from alerts.store import AlertStore
 from alerts.store_writes import CameraStatusChanged
@@ -96,7 +94,7 @@ def build_notifier(config: VigilConfig, store: AlertStore, arming: RuleArming, s
             case WebhookConfig():
                 sink = WebhookSink(name, sink_config.url, sink_config.secret, events, timeout_s=sink_config.timeout_s,
                                    snapshot=sink_config.snapshot, dashboard_url=link)
-                targets[name] = _origin(sink_config.url)
+                targets[name] = sink.origin
             case AppriseConfig():
                 sink = AppriseSink(name, sink_config.url, events, _throttle(sink_config), dashboard_url=link)
                 targets[name] = sink_config.url.split("://", 1)[0] + "://…"
@@ -112,9 +110,8 @@ def event_filter(sink: SinkFilters) -> EventFilter:
 
 
 def _throttle(service: AppriseConfig) -> Throttle:
-    quiet = service.quiet_hours
-    schedule = None if quiet is None else Schedule.parse(quiet.days, quiet.start, quiet.end, quiet.timezone)
-    return Throttle(per_min=service.rate_limit_per_min, quiet=schedule)
+    quiet = None if service.quiet_hours is None else service.quiet_hours.to_schedule()
+    return Throttle(per_min=service.rate_limit_per_min, quiet=quiet)
 
 
 def _mqtt_sink(name: str, mqtt: MqttConfig, events: EventFilter, config: VigilConfig, store: AlertStore,
@@ -142,9 +139,3 @@ def _mqtt_sink(name: str, mqtt: MqttConfig, events: EventFilter, config: VigilCo
                 for camera, h in health().items()}
 
     return MqttSink(name, settings, events, site, live=live, arming=arming, commands=commands)
-
-
-def _origin(url: str) -> str:
-    """scheme://host[:port]/… : webhook paths often hold a token."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}/…"

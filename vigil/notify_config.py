@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from alerts.notify.events import EventKind
-from alerts.schedule import Schedule
-from vigil.rule_config import Name
+from vigil.rule_config import Name, ScheduleConfig
 
 EventName = Literal["alert.started", "alert.updated", "alert.ended", "alert.status", "camera.health"]
 _TOPIC_PREFIX = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
-_TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 MIN_SECRET_CHARS = 16
 
 
@@ -122,34 +119,21 @@ class WebhookConfig(SinkFilters):
         return url
 
 
-class QuietHoursConfig(_Section):
-    start: str
-    end: str
-    """Local HH:MM; a window that crosses midnight (23:00 to 07:00) belongs to the day it starts on."""
-    timezone: str = "UTC"
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], min_length=1)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _time_of_day(cls, at: str) -> str:
-        if not _TIME_OF_DAY.fullmatch(at):
-            raise ValueError(f"time of day {at!r} must be HH:MM (00:00–23:59)")
-        return at
-
-    @model_validator(mode="after")
-    def _known_timezone(self) -> QuietHoursConfig:
-        Schedule.parse(self.days, self.start, self.end, self.timezone)
-        return self
-
-
 class AppriseConfig(SinkFilters):
     url: str
     """An Apprise URL: mailtos://…, tgram://…, slack://…, matrix://…, ntfy://…, json://…"""
     rate_limit_per_min: PositiveInt | None = None
     """At most this many alert events per rule in any minute; the rest are skipped."""
-    quiet_hours: QuietHoursConfig | None = None
-    """When nothing is sent here (events are skipped, not held)."""
+    quiet_hours: ScheduleConfig | None = None
+    """When nothing is sent here (events are skipped, not held): `{start: "23:00", end: "07:00", timezone: …}`, and
+    optionally `days`; a window that crosses midnight belongs to the day it starts on."""
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window_given(cls, quiet: ScheduleConfig | None) -> ScheduleConfig | None:
+        if quiet is not None and not {"start", "end"} <= quiet.model_fields_set:
+            raise ValueError("give the window's start and end (HH:MM)")
+        return quiet
 
     @field_validator("url")
     @classmethod
