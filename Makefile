@@ -10,10 +10,10 @@ PACKAGE_IMAGE := data/samples/box.png
 INSTALLED := $(VENV)/.installed
 
 # Debian packages: what the demo needs, and what the tests add (real RTSP server, ffmpeg tools, a browser, nginx,
-# an MQTT broker).
+# an MQTT broker, PostgreSQL).
 RUN_DEBS := libgl1 libglib2.0-0
 TEST_DEBS := ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium nginx-light openssl mosquitto
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav chromium nginx-light openssl mosquitto postgresql
 
 .PHONY: run test setup system-run system-test bench bench-capacity bench-finetune clean
 

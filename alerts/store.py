@@ -1,4 +1,4 @@
-"""The alert store: SQLite (WAL) through SQLAlchemy, schema by Alembic."""
+"""The alert store: SQLite (WAL) or PostgreSQL through SQLAlchemy, schema by Alembic."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ _ALLOWED_FROM: dict[AlertStatus, tuple[AlertStatus, ...]] = {
     AlertStatus.FALSE_POSITIVE: (AlertStatus.NEW, AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED),
 }
 """For each status, the statuses an alert may move to it from."""
+
+
+def is_database_url(database: str | Path) -> bool:
+    """A SQLAlchemy URL (postgresql+psycopg://…) rather than a SQLite file's path."""
+    return "://" in str(database)
 
 
 class AlertNotFound(LookupError):
@@ -68,12 +73,13 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
 
 
 class AlertStore:
-    """Reads and writes alerts and their audit trail; the schema is brought up to date on open.
+    """Reads and writes alerts and their audit trail in SQLite (a file's path) or PostgreSQL (a URL,
+    `postgresql+psycopg://user:password@host/db`); the schema is brought up to date on open.
 
     Every change an operator or a sink would want to hear of (an alert started, improved, ended, or its status
     changed; a camera's status) adds its outbox event in the change's own transaction: both are stored or neither.
 
-    The database file and SQLite's files beside it are readable by their owner only (0600).
+    A SQLite database file and SQLite's files beside it are readable by their owner only (0600).
 
     Every method runs in its own transaction. A write that waits more than
     `busy_timeout_ms` for another connection's lock raises OperationalError.
@@ -85,23 +91,28 @@ class AlertStore:
     """
 
     def __init__(self, database: str | Path, busy_timeout_ms: int = 5000) -> None:
-        if str(database) != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-            private_sqlite_file(Path(database))
-        self.engine: Engine = create_engine(f"sqlite:///{database}")
-        event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        if is_database_url(database):  # postgresql+psycopg://user@host/db: the server keeps its own files
+            self.engine: Engine = create_engine(str(database), pool_pre_ping=True)
+        else:
+            if str(database) != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite_file(Path(database))
+            self.engine = create_engine(f"sqlite:///{database}")
+            event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         self._upgrade_schema()
 
     def _upgrade_schema(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
+        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.connect() as connection:
-            # Batch migrations rebuild tables; with foreign keys on, dropping the old `alerts` would delete its actions.
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            if sqlite:  # batch migrations rebuild tables: with foreign keys on, dropping `alerts` drops its actions
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
             connection.commit()
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
     def insert(self, alert: Alert) -> int:
         """Store a new alert and return its id; an alert whose key is already stored is kept as it is.

@@ -121,3 +121,21 @@ def pseudo_labeler():
     detector = YoloDetector("default", imgsz=320, conf=0.25, device="cpu", labels=DEFAULT_LABELS, agnostic_nms=False)
     detector.warm_up()
     return PseudoLabeler(detector, min_score=0.4, class_min_score={"fallen_person": 0.7})
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the session (tests/postgres.py); each test takes a database of its own."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store test keeps its alerts: a SQLite file, then an empty PostgreSQL database (the same tests)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "vigil.db")
+    return request.getfixturevalue("postgres").database()

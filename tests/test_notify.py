@@ -64,11 +64,12 @@ def running(outbox: Outbox, *sinks, targets=None) -> Notifier:
 
 
 def outbox_rows(store: AlertStore) -> list[tuple[str, str]]:
-    with sqlite3.connect(store.engine.url.database) as db:
-        return db.execute("SELECT kind, key FROM outbox ORDER BY id").fetchall()
+    with store.engine.connect() as connection:
+        return [tuple(row) for row in connection.exec_driver_sql("SELECT kind, key FROM outbox ORDER BY id")]
 
 
-def test_every_change_writes_its_event_in_its_own_transaction_and_replays_add_nothing(store) -> None:
+def test_every_change_writes_its_event_in_its_own_transaction_and_replays_add_nothing(database) -> None:
+    store = AlertStore(database)
     alert = new_alert(1)
     alert_id = store.insert(alert)
     store.insert(alert)  # the journal replays a write
@@ -83,8 +84,10 @@ def test_every_change_writes_its_event_in_its_own_transaction_and_replays_add_no
     assert rows[:3] == [("alert.started", f"{alert.key}.started"), ("alert.updated", f"{alert.key}.updated.0.900000"),
                         ("alert.ended", f"{alert.key}.ended")]
     assert [kind for kind, _ in rows[3:]] == ["alert.status"], "the failed insert left no event behind"
-    with sqlite3.connect(store.engine.url.database) as db:
-        payload = json.loads(db.execute("SELECT payload FROM outbox WHERE kind = 'alert.status'").fetchone()[0])
+    with store.engine.connect() as connection:
+        payload = json.loads(connection.exec_driver_sql(
+            "SELECT payload FROM outbox WHERE kind = 'alert.status'").scalar_one())
+    store.close()
     assert payload["change"] == {"status": "acknowledged", "by": "ana", "note": "on it"}
     assert payload["alert"]["status"] == "acknowledged" and payload["alert"]["id"] == alert_id
 
