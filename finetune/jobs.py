@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from alerts.store import is_database_url
 from alerts.tables import TrainingJobRow
 from finetune.process_identity import ProcessIdentity
 
@@ -274,11 +276,16 @@ class ProgressReporter:
             self._store.set_progress(self._job_id, dict(self._state))
 
 
+DATABASE_VARIABLE = "VIGIL_DATABASE"
+"""How a worker is told a database URL: in its environment, where `ps` does not show the password."""
+
+
 class JobRunner:
-    """Starts each job as `python -m finetune.worker DATABASE JOB` and keeps track of its own children."""
+    """Starts each job as `python -m finetune.worker DATABASE JOB` (DATABASE `-` when it is a URL, given in
+    $VIGIL_DATABASE) and keeps track of its own children."""
 
     def __init__(self, database: str | Path, store: JobStore) -> None:
-        self.database = Path(database)
+        self.database = str(database)
         self.store = store
         self._children: dict[int, subprocess.Popen] = {}
 
@@ -289,10 +296,12 @@ class JobRunner:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
             with open(log_dir / f"job-{job_id}.log", "ab") as output:
+                url = is_database_url(self.database)
                 child = subprocess.Popen(
-                    [sys.executable, "-m", "finetune.worker", str(self.database), str(job_id)],
+                    [sys.executable, "-m", "finetune.worker", "-" if url else self.database, str(job_id)],
                     stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     cwd=Path(__file__).resolve().parents[1],
+                    env={**os.environ, DATABASE_VARIABLE: self.database} if url else None,
                 )
         except OSError as error:  # a queued job nobody runs would block every later one
             self.store.finish(job_id, JobStatus.FAILED, error=f"could not start the training process: {error}")

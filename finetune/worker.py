@@ -8,7 +8,7 @@ import signal
 import sys
 
 from alerts import AlertStore
-from finetune.jobs import JobStatus, JobStore, ProgressReporter
+from finetune.jobs import DATABASE_VARIABLE, JobStatus, JobStore, ProgressReporter
 from finetune.training_job import JobSpec, run_training_job
 
 log = logging.getLogger("finetune.worker")
@@ -19,6 +19,8 @@ _NICENESS = 10
 
 def main(argv: list[str]) -> int:
     database, job_id = argv[0], int(argv[1])
+    if database == "-":
+        database = os.environ[DATABASE_VARIABLE]
     os.nice(_NICENESS)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -1,4 +1,4 @@
-"""`vigil alerts list` and `vigil alerts export` against a real alert database."""
+"""`vigil alerts list` and `vigil alerts export` against a real alert database: SQLite, then PostgreSQL."""
 
 from __future__ import annotations
 
@@ -30,11 +30,16 @@ def alert(camera: str = "lobby", started_at: datetime = T0, **fields) -> Alert:
     return Alert(camera=camera, started_at=started_at, box=(10.0, 20.0, 50.0, 120.0), **(defaults | fields))
 
 
-@pytest.fixture
-def config(write_config, tmp_path):
-    """A config whose database (relative to the config's folder) is returned with it, opened."""
-    path = write_config({"cameras": {"lobby": {"url": "lobby.mp4"}}, "storage": {"database": "db/vigil.db"}})
-    store = AlertStore(tmp_path / "db" / "vigil.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def config(request, write_config, tmp_path):
+    """A config whose database (a SQLite file relative to the config's folder, then a PostgreSQL URL) is
+    returned with it, opened."""
+    if request.param == "sqlite":
+        database, opened = "db/vigil.db", tmp_path / "db" / "vigil.db"
+    else:
+        database = opened = request.getfixturevalue("postgres").database()
+    path = write_config({"cameras": {"lobby": {"url": "lobby.mp4"}}, "storage": {"database": database}})
+    store = AlertStore(opened)
     yield str(path), store
     store.close()
 

@@ -140,3 +140,17 @@ def test_a_queued_job_whose_worker_died_before_taking_it_up_is_failed(store) -> 
     worker.kill()
     worker.wait()
     assert jobs.active() is None and jobs.get(job_id).status == JobStatus.FAILED
+
+
+def test_a_worker_is_given_a_database_url_in_its_environment_not_on_its_command_line(postgres, tmp_path) -> None:
+    url = postgres.database()
+    store = AlertStore(url)
+    jobs = JobStore(store.engine)
+    runner = JobRunner(url, jobs)
+    job_id = runner.start("site", {}, "admin", tmp_path / "logs")  # an empty spec: the worker fails the job
+    child = runner._children[job_id]
+    assert child.wait(120) == 1
+    assert child.args[-2:] == ["-", str(job_id)] and url not in " ".join(child.args), "ps shows no password"
+    job = jobs.get(job_id)
+    assert job.status == JobStatus.FAILED and job.error.startswith("KeyError"), job.error
+    store.close()

@@ -259,3 +259,26 @@ def test_the_migrations_build_the_schema_the_models_describe(database) -> None:
             assert "UNIQUE INDEX" in definition and definition.count("'queued'") == 2, definition
         assert differences == []
     store.close()
+
+
+def test_a_database_url_is_kept_its_password_masked_and_its_files_go_to_the_state_folder(write_config, tmp_path,
+                                                                                          monkeypatch) -> None:
+    from streamer.redaction import redact_text
+    from vigil.config import ConfigError, load_config
+
+    monkeypatch.setenv("DB_PASSWORD", "db-pass-4711")
+    url = "postgresql+psycopg://vigil:${DB_PASSWORD}@db.lan:5432/vigil"
+    storage = load_config(write_config({"cameras": {"lobby": {"url": "lobby.mp4"}},
+                                        "storage": {"database": url}})).storage
+    assert storage.database == "postgresql+psycopg://vigil:db-pass-4711@db.lan:5432/vigil", "not taken for a path"
+    assert (storage.journal_dir, storage.secret_key, storage.score_profile) == (
+        tmp_path / "data" / "vigil.journal", tmp_path / "data" / "dashboard-secret.key",
+        tmp_path / "data" / "vigil.scores.json")
+    assert "db-pass-4711" not in redact_text(f"cannot connect to {storage.database}")
+    sqlite = load_config(write_config({"cameras": {"lobby": {"url": "lobby.mp4"}},
+                                       "storage": {"database": "db/site.db"}}, name="sqlite.yaml")).storage
+    assert (sqlite.journal_dir, sqlite.secret_key) == (tmp_path / "db" / "site.db.journal",
+                                                       tmp_path / "db" / "dashboard-secret.key"), "as before"
+    with pytest.raises(ConfigError, match="storage.database: unsupported database URL scheme 'mysql'"):
+        load_config(write_config({"cameras": {"lobby": {"url": "lobby.mp4"}},
+                                  "storage": {"database": "mysql://x/y"}}, name="mysql.yaml"))

@@ -18,6 +18,7 @@ from pydantic import (
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from streamer.motion import MotionSettings
 from streamer.redaction import add_secrets, redact_text, url_secrets
+from alerts.store import is_database_url
 from streamer.source import NETWORK_SCHEMES
 from vigil.notify_config import NotifyConfig, notify_problems
 from vigil.rule_config import Name, RuleConfig
@@ -276,6 +277,10 @@ class ClipConfig(_Section):
 
 class StorageConfig(_Section):
     database: str = "data/vigil.db"
+    """A SQLite file, or a PostgreSQL URL: postgresql+psycopg://vigil:${DB_PASSWORD}@db.lan/vigil."""
+    state_dir: str | None = None
+    """Where the files kept beside the database go (the store's write journal, the dashboard's session key, the
+    score profile): the SQLite file's folder by default, `data` for a database URL."""
     media_dir: str = "data/media"
     recordings_dir: str = "data/recordings"
     """Recorded segments: `CAMERA/YYYY-MM-DD/HH/MMSS.mmm.mp4`, in UTC."""
@@ -286,15 +291,40 @@ class StorageConfig(_Section):
     snapshots are still written)."""
     clips: ClipConfig = ClipConfig()
 
+    @field_validator("database")
+    @classmethod
+    def _known_database(cls, database: str) -> str:
+        if is_database_url(database) and not database.startswith("postgresql+psycopg://"):
+            raise ValueError(f"unsupported database URL scheme {database.split('://', 1)[0]!r}; use a SQLite file "
+                             "path or postgresql+psycopg://user:password@host/database")
+        return database
+
+    @property
+    def state(self) -> Path:
+        """The folder of the files kept beside the database."""
+        if self.state_dir is not None:
+            return Path(self.state_dir)
+        return Path("data") if is_database_url(self.database) else Path(self.database).parent
+
+    @property
+    def base_name(self) -> str:
+        """What the files beside the database are named after: the SQLite file's name, or `vigil`."""
+        return "vigil" if is_database_url(self.database) else Path(self.database).name
+
     @property
     def secret_key(self) -> Path:
         """The dashboard's session-signing key, beside the database: whoever reads it can forge any login."""
-        return Path(self.database).with_name("dashboard-secret.key")
+        return self.state / "dashboard-secret.key"
 
     @property
     def score_profile(self) -> Path:
         """Where `vigil run` keeps the model's recent score distribution per class, for `vigil check-config`."""
-        return Path(f"{self.database}.scores.json")
+        return self.state / f"{self.base_name}.scores.json"
+
+    @property
+    def journal_dir(self) -> Path:
+        """The store writer's journal of writes the database could not take yet."""
+        return self.state / f"{self.base_name}.journal"
 
 
 class DashboardConfig(_Section):
@@ -577,7 +607,9 @@ def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
             camera.detect_url = resolve(camera.detect_url)
     if config.detector.model != DEFAULT_MODEL and (base / config.detector.model).exists():
         config.detector.model = resolve(config.detector.model)
-    config.storage.database = resolve(config.storage.database)
+    if not is_database_url(config.storage.database):
+        config.storage.database = resolve(config.storage.database)
+    config.storage.state_dir = resolve(str(config.storage.state))
     config.storage.media_dir = resolve(config.storage.media_dir)
     config.storage.recordings_dir = resolve(config.storage.recordings_dir)
     tls = config.notify.mqtt and config.notify.mqtt.tls
@@ -607,6 +639,7 @@ def load_config(path: str | Path) -> VigilConfig:
     config = _resolve_paths(validate_substituted(substituted, path), path.resolve().parent)
     urls = [url for camera in config.cameras.values() for url in (camera.url, camera.detect_url) if url]
     urls += [sink.url for _, _, sink in config.notify.sinks()]
+    urls += [config.storage.database] if is_database_url(config.storage.database) else []
     in_urls = [value for value in substituted.values if any(value in url for url in urls)]  # tokens in paths too
     notify_secrets = [hook.secret for hook in config.notify.webhooks]
     notify_secrets += [secret for sink in [*config.notify.webhooks, *config.notify.apprise]

@@ -121,7 +121,7 @@ class Pipeline:
         """The cameras' zones and lines: the rules, snapshots, clips and live view read it, the zone editor swaps it."""
         draw = OperatorView(self.shapes)
         self.writer = AlertWriter(
-            self.store, config.storage.media_dir, render=draw, journal_dir=f"{config.storage.database}.journal",
+            self.store, config.storage.media_dir, render=draw, journal_dir=config.storage.journal_dir,
             on_stored=lambda: self.notifier.wake(),
         )
         self.recordings = RecordingIndex(self.store.engine, Path(config.storage.recordings_dir))
