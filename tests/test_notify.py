@@ -92,6 +92,35 @@ def test_every_change_writes_its_event_in_its_own_transaction_and_replays_add_no
     assert payload["alert"]["status"] == "acknowledged" and payload["alert"]["id"] == alert_id
 
 
+def test_on_postgresql_events_commit_in_id_order_so_no_cursor_passes_one(postgres) -> None:
+    """Two writers: the second's event waits for the first's transaction, so a sink never sees id 2 before id 1."""
+    from sqlalchemy.orm import Session
+
+    from alerts.notify.events import add_test_event
+
+    store = AlertStore(postgres.database())
+    outbox = Outbox(store.engine)
+    outbox.register({"hook": "webhook"})
+    first = Session(store.engine)
+    first.begin()
+    add_test_event(first, "hook", "first")
+    first.flush()  # id 1 is taken, not committed
+    second = threading.Thread(target=outbox.add_test, args=("hook", "second"))
+    second.start()
+    with store.engine.connect() as watcher:
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while not watcher.exec_driver_sql(waiting).scalar_one():
+            assert datetime.now(UTC) < deadline, "the second writer never queued behind the first"
+            watcher.rollback()
+    assert outbox.pending("hook") == [], "nothing is visible while the first transaction is open"
+    first.commit()
+    first.close()
+    second.join()
+    assert [event.payload["test"]["requested_by"] for event in outbox.pending("hook")] == ["first", "second"]
+    store.close()
+
+
 def test_webhooks_survive_503s_in_order_signed_with_the_snapshot(store, tmp_path) -> None:
     receiver = HttpReceiver(fail_first=3)
     snapshot = tmp_path / "snap.jpg"

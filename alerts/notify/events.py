@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from alerts.alert import Alert
@@ -103,7 +103,18 @@ def to_event(row: OutboxRow) -> OutboxEvent:
                        row.alert_id, payload, row.snapshot_path, row.only_sink)
 
 
+OUTBOX_LOCK = 0x76696731
+"""PostgreSQL advisory lock taken by every transaction that adds an event, until it commits."""
+
+
 def _add(session: Session, row: OutboxRow) -> None:
+    """Add `row` unless its key is stored; on PostgreSQL, hold the outbox lock to the commit first.
+
+    A sink's cursor assumes events commit in id order. SQLite has one writer; PostgreSQL's concurrent
+    transactions could commit a later id first and the cursor would pass the earlier one, so they queue here.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": OUTBOX_LOCK})
     if session.scalar(select(OutboxRow.id).where(OutboxRow.key == row.key)) is None:
         session.add(row)
 

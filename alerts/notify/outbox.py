@@ -40,7 +40,8 @@ class Outbox:
 
     A sink is sent the events stored after it was first registered, oldest first, each until it is marked; an event
     for another sink only (a test) is never pending for it. Each sink's cursor is the last event it marked: it
-    marks them in order, and SQLite commits ids in order, so what is pending is what lies past the cursor.
+    marks them in order, and ids commit in order (SQLite has one writer, PostgreSQL's take the outbox lock), so
+    what is pending is what lies past the cursor.
 
     Example:
         >>> outbox = Outbox(store.engine)  # doctest: +SKIP
