@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from alerts.alert import Alert, AlertStatus, Severity
 from alerts.notify.events import CameraStatus, EventKind, add_alert_event, add_camera_event
+from alerts.media_root import MediaRoot
 from alerts.private_files import private_sqlite_file
-from alerts.tables import AlertActionRow, AlertRow
+from alerts.tables import AlertActionRow, AlertRow, OutboxRow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -90,7 +91,7 @@ class AlertStore:
         []
     """
 
-    def __init__(self, database: str | Path, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, database: str | Path, busy_timeout_ms: int = 5000, media_dir: str | Path | None = None) -> None:
         if is_database_url(database):  # postgresql+psycopg://user@host/db: the server keeps its own files
             self.engine: Engine = create_engine(str(database), pool_pre_ping=True)
         else:
@@ -99,7 +100,10 @@ class AlertStore:
                 private_sqlite_file(Path(database))
             self.engine = create_engine(f"sqlite:///{database}")
             event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        self.media = MediaRoot(None if media_dir is None else Path(media_dir))
+        """Snapshot and clip paths are kept relative to it: every node that mounts it reads the same files."""
         self._upgrade_schema()
+        self._relativise_whole_paths()
 
     def _upgrade_schema(self) -> None:
         config = Config()
@@ -113,6 +117,16 @@ class AlertStore:
             connection.commit()
             if sqlite:
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+    def _relativise_whole_paths(self) -> None:
+        """Rows written before paths were relative (or by a store without the media folder) name it no more."""
+        prefix = self.media.prefix
+        if prefix is None:
+            return
+        with Session(self.engine) as session, session.begin():
+            for column in (AlertRow.snapshot_path, AlertRow.clip_path, OutboxRow.snapshot_path):
+                session.execute(update(column.class_).where(func.substr(column, 1, len(prefix)) == prefix)
+                                .values({column: func.substr(column, len(prefix) + 1)}))
 
     def insert(self, alert: Alert) -> int:
         """Store a new alert and return its id; an alert whose key is already stored is kept as it is.
@@ -131,12 +145,12 @@ class AlertStore:
             started_at=alert.started_at,
             ended_at=alert.ended_at,
             status=str(alert.status),
-            snapshot_path=alert.snapshot_path,
+            snapshot_path=self.media.stored(alert.snapshot_path),
             box=_box_text(alert.box),
             zone=alert.zone,
             line=alert.line,
             count=alert.count,
-            clip_path=alert.clip_path,
+            clip_path=self.media.stored(alert.clip_path),
             details=alert.details,
         )
         with Session(self.engine) as session, session.begin():
@@ -176,7 +190,7 @@ class AlertStore:
         """
         values: dict[str, Any] = {"score": score, "box": _box_text(box)}
         if snapshot_path is not None:
-            values["snapshot_path"] = snapshot_path
+            values["snapshot_path"] = self.media.stored(snapshot_path)
         with Session(self.engine) as session, session.begin():
             # The update comes first so the merge below reads details inside the write transaction.
             _update_one(session, alert_id, values)
@@ -188,7 +202,7 @@ class AlertStore:
                  ends_at: datetime | None = None) -> None:
         """Point the alert at its clip; the times it really covers go into details as `clip_from` and `clip_to`."""
         with Session(self.engine) as session, session.begin():
-            _update_one(session, alert_id, {"clip_path": clip_path})
+            _update_one(session, alert_id, {"clip_path": self.media.stored(clip_path)})
             if starts_at is not None and ends_at is not None:
                 current = session.scalar(select(AlertRow.details).where(AlertRow.id == alert_id))
                 covered = {"clip_from": starts_at.astimezone(UTC).isoformat(),
@@ -246,7 +260,7 @@ class AlertStore:
             row = session.get(AlertRow, alert_id)
             if row is None:
                 raise AlertNotFound(alert_id)
-            return _to_alert(row)
+            return self._alert(row)
 
     def list_alerts(
         self,
@@ -274,14 +288,17 @@ class AlertStore:
         if until is not None:
             query = query.where(AlertRow.started_at < until)
         with Session(self.engine) as session:
-            return [_to_alert(row) for row in session.scalars(query)]
+            return [self._alert(row) for row in session.scalars(query)]
 
-    def close_open(self, ended_at: datetime, note: str, actor: str = "system") -> int:
-        """End every alert that has not ended (left open by a crash), noting why; returns how many."""
+    def close_open(self, ended_at: datetime, note: str, actor: str = "system",
+                   cameras: Collection[str] | None = None) -> int:
+        """End every alert that has not ended (left open by a crash), of `cameras` if given, noting why; returns
+        how many."""
         with Session(self.engine) as session, session.begin():
-            closed = session.scalars(
-                update(AlertRow).where(AlertRow.ended_at.is_(None)).values(ended_at=ended_at).returning(AlertRow.id)
-            ).all()
+            query = update(AlertRow).where(AlertRow.ended_at.is_(None))
+            if cameras is not None:
+                query = query.where(AlertRow.camera.in_(list(cameras)))
+            closed = session.scalars(query.values(ended_at=ended_at).returning(AlertRow.id)).all()
             if closed:
                 now = datetime.now(UTC)
                 session.execute(
@@ -310,7 +327,13 @@ class AlertStore:
                 .where(AlertRow.started_at < cutoff, AlertRow.status.in_([str(s) for s in statuses]))
                 .returning(AlertRow)
             ).all()
-            return [_to_alert(row) for row in rows]
+            return [self._alert(row) for row in rows]
+
+    def _alert(self, row: AlertRow) -> Alert:
+        """The alert a row holds, its media paths whole."""
+        alert = _to_alert(row)
+        return replace(alert, snapshot_path=self.media.resolved(alert.snapshot_path),
+                       clip_path=self.media.resolved(alert.clip_path))
 
     def close(self) -> None:
         self.engine.dispose()

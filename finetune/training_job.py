@@ -44,9 +44,13 @@ class PseudoLabelSettings:
 
 @dataclass(frozen=True, slots=True)
 class FeedbackSettings:
-    """Operator feedback to take in before training."""
+    """Operator feedback to take in before training, from the alerts of the job's own database.
 
-    database: str
+    The database is the worker's (its command line or environment), never stored in the spec: a PostgreSQL URL
+    holds a password."""
+
+    media_dir: str | None = None
+    """What the alerts' snapshot paths are relative to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,7 @@ class JobSpec:
             "params": TrainingParams(**data["params"]),
             "gate": GateSettings(**data["gate"]),
             "pseudo_labels": PseudoLabelSettings(**data.get("pseudo_labels", {})),
-            "feedback": None if feedback is None else FeedbackSettings(**feedback),
+            "feedback": None if feedback is None else FeedbackSettings(feedback.get("media_dir")),
         })
 
 
@@ -105,8 +109,8 @@ def live_model_labeler(spec: JobSpec, weights: str) -> PseudoLabeler:
     )
 
 
-def take_in_feedback(spec: JobSpec, feedback: FeedbackSettings, weights: str) -> FeedbackSummary:
-    store = AlertStore(feedback.database)
+def take_in_feedback(spec: JobSpec, feedback: FeedbackSettings, weights: str, database: str) -> FeedbackSummary:
+    store = AlertStore(database, media_dir=feedback.media_dir)
     try:
         labeler = live_model_labeler(spec, weights)
         dataset = SiteDataset.open_or_create(spec.datasets_dir, spec.dataset, labeler.detector.class_names)
@@ -115,15 +119,21 @@ def take_in_feedback(spec: JobSpec, feedback: FeedbackSettings, weights: str) ->
         store.close()
 
 
-def run_training_job(spec: JobSpec, job_id: int, reporter: ProgressReporter) -> dict[str, Any]:
-    """Run the job; returns its result (evaluation rows, gate decision, candidate version, promotion)."""
+def run_training_job(
+    spec: JobSpec, job_id: int, reporter: ProgressReporter, database: str | None = None
+) -> dict[str, Any]:
+    """Run the job; returns its result (evaluation rows, gate decision, candidate version, promotion).
+
+    `database` holds the alerts whose review is taken in, when the spec asks for feedback."""
     started = time.monotonic()
     registry = ModelRegistry(spec.models_dir, spec.base_model)
     parent = registry.live()
     run_dir = Path(spec.runs_dir) / f"job-{job_id}"
     if spec.feedback is not None:
+        if database is None:
+            raise ValueError("the job takes in feedback: give the database its alerts are in")
         reporter.stage("feedback", "taking in reviewed alerts")
-        log.info("feedback: %s", take_in_feedback(spec, spec.feedback, parent.weights))
+        log.info("feedback: %s", take_in_feedback(spec, spec.feedback, parent.weights, database))
     dataset = SiteDataset.open(spec.datasets_dir, spec.dataset)
     reporter.stage("preparing", f"splitting {spec.dataset}")
     taught_by_frame = dataset.taught_classes()

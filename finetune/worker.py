@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         return 0
     job = jobs.get(job_id)
     try:
-        result = run_training_job(JobSpec.from_dict(job.spec), job_id, ProgressReporter(jobs, job_id))
+        result = run_training_job(JobSpec.from_dict(job.spec), job_id, ProgressReporter(jobs, job_id), str(database))
     except SystemExit:
         jobs.finish(job_id, JobStatus.CANCELLED, error="stopped")
         raise

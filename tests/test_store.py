@@ -141,6 +141,36 @@ def test_set_clip_and_unknown_ids(database) -> None:
         store.update_best(99, 0.9, (0.0, 0.0, 1.0, 1.0), None, {})
 
 
+def test_rows_keep_media_paths_relative_to_the_media_folder_and_old_whole_paths_are_made_so(database, tmp_path) -> None:
+    """Every node mounts the shared media folder where it likes: no row names the folder itself."""
+    old = AlertStore(database)  # a store from before paths were relative
+    old_id = old.insert(alert(snapshot_path=str(tmp_path / "media/lobby/old.jpg"), clip_path="/elsewhere/c.mp4"))
+    old.close()
+    store = AlertStore(database, media_dir=tmp_path / "media")
+    new_id = store.insert(alert(snapshot_path=str(tmp_path / "media/lobby/new.jpg")))
+    store.update_best(new_id, 0.9, (1.0, 2.0, 3.0, 4.0), str(tmp_path / "media/lobby/best.jpg"), {})
+    store.set_clip(new_id, str(tmp_path / "media/clips/new.mp4"))
+    with store.engine.connect() as connection:
+        rows = dict(connection.exec_driver_sql("SELECT id, snapshot_path || ' ' || clip_path FROM alerts").all())
+        outbox = connection.exec_driver_sql("SELECT snapshot_path FROM outbox ORDER BY id").scalars().all()
+    assert rows == {old_id: "lobby/old.jpg /elsewhere/c.mp4", new_id: "lobby/best.jpg clips/new.mp4"}
+    assert outbox == ["lobby/old.jpg", "lobby/new.jpg", "lobby/best.jpg"]
+    moved = AlertStore(database, media_dir=tmp_path / "mounted-elsewhere")
+    assert moved.get(new_id).snapshot_path == str(tmp_path / "mounted-elsewhere/lobby/best.jpg")
+    assert moved.get(old_id).clip_path == "/elsewhere/c.mp4", "a file outside the folder keeps its whole path"
+    store.close()
+    moved.close()
+
+
+def test_close_open_may_be_limited_to_some_cameras(database) -> None:
+    store = AlertStore(database)
+    lobby, yard = store.insert(alert("lobby")), store.insert(alert("yard"))
+    assert store.close_open(datetime.now(UTC), "camera moved", cameras=["yard"]) == 1
+    assert store.get(lobby).ended_at is None and store.get(yard).ended_at is not None
+    assert [a.note for a in store.actions(yard)] == ["camera moved"]
+    store.close()
+
+
 @pytest.mark.parametrize("details", [{"dwell_s": float("nan")}, {"when": datetime(2026, 1, 1)}])
 def test_details_that_are_not_strict_json_are_refused(database, details) -> None:
     store = AlertStore(database)

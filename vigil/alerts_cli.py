@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from alerts import Alert, AlertStatus, AlertStore, Severity
+from alerts import Alert, AlertStatus, Severity
 from vigil.config import ConfigError, load_config, report_problems
+from vigil.stores import open_store
 
 EXIT_CANNOT_WRITE = 1
 _DURATION = re.compile(r"(\d+)([mhd])")
@@ -102,7 +103,7 @@ def _write_json(alerts: Sequence[Alert], out: TextIO) -> None:
 
 def _query(config_path: Path, **filters: Any) -> list[Alert]:
     """The alerts matching `filters` in the database the config names."""
-    store = AlertStore(load_config(config_path).storage.database)
+    store = open_store(load_config(config_path))
     try:
         return store.list_alerts(**filters)
     finally:

@@ -123,7 +123,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from alerts import AlertStore
+    from vigil.stores import open_store
     from alerts.recordings import RecordingIndex
     from alerts.users import UserStore
     from dashboard import DashboardServices
@@ -133,7 +133,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as error:
         return report_problems(args.config, error.problems)
-    store = AlertStore(config.storage.database)
+    store = open_store(config)
     announce_first_admin(store)
     recordings = RecordingIndex(store.engine, Path(config.storage.recordings_dir))
     services = DashboardServices(store, UserStore(store.engine), cameras=tuple(config.cameras), recordings=recordings)

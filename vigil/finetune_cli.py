@@ -106,11 +106,11 @@ def _import(args: argparse.Namespace, config: VigilConfig) -> int:
 
 
 def _feedback(args: argparse.Namespace, config: VigilConfig) -> int:
-    from alerts import AlertStore
+    from vigil.stores import open_store
     from finetune.dataset import DatasetError, SiteDataset
     from finetune.feedback import import_feedback
 
-    store = AlertStore(config.storage.database)
+    store = open_store(config)
     try:
         labeler = _labeler(config)
         dataset = SiteDataset.open_or_create(config.finetune.datasets_dir, args.dataset, labeler.detector.class_names)
@@ -128,14 +128,14 @@ def _feedback(args: argparse.Namespace, config: VigilConfig) -> int:
 
 
 def _train(args: argparse.Namespace, config: VigilConfig) -> int:
-    from alerts import AlertStore
+    from vigil.stores import open_store
     from finetune.dataset import DatasetError
     from finetune.evaluation import comparison_table
     from finetune.jobs import JobBusy, JobStatus
     from finetune.training_job import evaluations_of
     from vigil.finetune_service import SiteFinetuning
 
-    store = AlertStore(config.storage.database)
+    store = open_store(config)
     finetuning = SiteFinetuning(config, store)
     params = {name: getattr(args, name) for name in
               ("epochs", "imgsz", "batch", "freeze", "lr0", "optimizer", "patience", "time_budget_min", "seed")}
@@ -196,10 +196,10 @@ def _follow(finetuning, job_id: int, quiet: bool):
 
 
 def _datasets(args: argparse.Namespace, config: VigilConfig) -> int:
-    from alerts import AlertStore
+    from vigil.stores import open_store
     from vigil.finetune_service import SiteFinetuning
 
-    store = AlertStore(config.storage.database)
+    store = open_store(config)
     summaries = SiteFinetuning(config, store).datasets()
     store.close()
     if args.json:

@@ -44,7 +44,7 @@ def job_spec(config: VigilConfig, dataset: str, *, promote: bool, feedback: bool
         agnostic_nms=config.detector.agnostic_nms,
         gate=GateSettings(finetune.gate.metric, finetune.gate.min_gain, finetune.gate.max_old_class_drop),
         promote=promote,
-        feedback=FeedbackSettings(config.storage.database) if feedback else None,
+        feedback=FeedbackSettings(config.storage.media_dir) if feedback else None,
     )
 
 

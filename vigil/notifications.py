@@ -99,7 +99,7 @@ def build_notifier(config: VigilConfig, store: AlertStore, arming: RuleArming, s
                 sink = AppriseSink(name, sink_config.url, events, _throttle(sink_config), dashboard_url=link)
                 targets[name] = sink_config.url.split("://", 1)[0] + "://…"
         sinks.append(sink)
-    return Notifier(Outbox(store.engine), sinks, targets, keep_days=config.notify.keep_days)
+    return Notifier(Outbox(store.engine, store.media), sinks, targets, keep_days=config.notify.keep_days)
 
 
 def event_filter(sink: SinkFilters) -> EventFilter:

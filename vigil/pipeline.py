@@ -8,7 +8,7 @@ from pathlib import Path
 
 import supervision as sv
 
-from alerts import AlertEngine, AlertStarted, AlertEnded, AlertStore, AlertWriter
+from alerts import AlertEngine, AlertStarted, AlertEnded, AlertWriter
 from alerts.annotation import OperatorView
 from alerts.arming import RuleArming
 from alerts.clip_cutter import ClipCutter
@@ -33,6 +33,7 @@ from vigil.config import CameraConfig, ConfigError, RecordConfig, VigilConfig, c
 from vigil.detection import DetectionStage, build_detector
 from vigil.model_watch import LiveModelWatcher
 from vigil.notifications import CameraStatusEvents, build_notifier, site_entities
+from vigil.stores import open_store
 from vigil.rule_factory import build_rules, class_thresholds, site_shapes
 from vigil.track_activity import TrackActivity
 
@@ -116,7 +117,7 @@ class Pipeline:
         if problems:
             raise ConfigError("config", problems)
         self.health = HealthMonitor()
-        self.store = AlertStore(config.storage.database)
+        self.store = open_store(config)
         self.shapes = site_shapes(config)
         """The cameras' zones and lines: the rules, snapshots, clips and live view read it, the zone editor swaps it."""
         draw = OperatorView(self.shapes)

@@ -15,6 +15,7 @@ from alerts.footage import NoFootage, assemble
 from alerts.recordings import RecordingIndex
 from vigil.alerts_cli import parse_moment
 from vigil.config import ConfigError, load_config, report_problems
+from vigil.stores import open_store
 
 EXIT_NO_FOOTAGE = 1
 MAX_EXPORT = timedelta(hours=24)
@@ -30,7 +31,7 @@ def _open(args: argparse.Namespace) -> tuple[AlertStore, RecordingIndex] | int:
     if args.camera not in config.cameras:
         return report_problems(args.config, [f"--camera: no camera {args.camera!r}; the cameras are "
                                              f"{', '.join(config.cameras)}"])
-    store = AlertStore(config.storage.database)
+    store = open_store(config)
     return store, RecordingIndex(store.engine, Path(config.storage.recordings_dir))
 
 

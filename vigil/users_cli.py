@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from alerts import AlertStore
+from vigil.stores import open_store
 from alerts.users import Role, UserError, UserNotFound, UserStore
 from vigil.config import ConfigError, load_config, report_problems
 
@@ -43,7 +43,7 @@ def _read_password(name: str) -> str:
 def _with_users(args: argparse.Namespace, work: Callable[[UserStore], None]) -> int:
     """Run `work(users)` on the database the config names; config and user errors become one line on stderr."""
     try:
-        store = AlertStore(load_config(args.config).storage.database)
+        store = open_store(load_config(args.config))
     except ConfigError as error:
         return report_problems(args.config, error.problems)
     try:

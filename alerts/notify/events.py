@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from alerts.alert import Alert
+from alerts.media_root import MediaRoot
 from alerts.tables import OutboxRow
 
 
@@ -97,10 +98,11 @@ def alert_body(alert: Alert) -> dict[str, Any]:
             "has_snapshot": alert.snapshot_path is not None, "has_clip": alert.clip_path is not None}
 
 
-def to_event(row: OutboxRow) -> OutboxEvent:
+def to_event(row: OutboxRow, media: MediaRoot) -> OutboxEvent:
+    """The event a row holds, its snapshot's path whole (rows keep it relative to `media`)."""
     payload = {"event": row.kind, "id": row.key, "at": row.at.isoformat(), **row.payload}
     return OutboxEvent(row.id, row.key, row.at, EventKind(row.kind), row.camera, row.rule, row.severity,
-                       row.alert_id, payload, row.snapshot_path, row.only_sink)
+                       row.alert_id, payload, media.resolved(row.snapshot_path), row.only_sink)
 
 
 OUTBOX_LOCK = 0x76696731

@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import Engine, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from alerts.media_root import MediaRoot
 from alerts.notify.events import OutboxEvent, add_test_event, to_event
 from alerts.tables import DeliveryRow, OutboxRow, OutboxSinkRow
 
@@ -49,8 +50,10 @@ class Outbox:
         >>> outbox.mark("mqtt", event.id, Outcome.DELIVERED, attempts=1)  # doctest: +SKIP
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, media: MediaRoot = MediaRoot()) -> None:
         self.engine = engine
+        self._media = media
+        """What events' snapshot paths are relative to (the store's)."""
 
     def register(self, sinks: dict[str, str]) -> None:
         """Make sinks (name → kind) known; one seen for the first time starts after the newest event stored now."""
@@ -64,7 +67,8 @@ class Outbox:
     def pending(self, sink: str, limit: int = 50) -> list[OutboxEvent]:
         """The sink's oldest events not yet marked."""
         with Session(self.engine) as session:
-            return [to_event(row) for row in session.scalars(self._pending(sink).order_by(OutboxRow.id).limit(limit))]
+            rows = session.scalars(self._pending(sink).order_by(OutboxRow.id).limit(limit))
+            return [to_event(row, self._media) for row in rows]
 
     def backlog(self, sink: str) -> int:
         with Session(self.engine) as session:
