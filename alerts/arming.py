@@ -55,8 +55,18 @@ class RuleArming:
             with Session(self._engine) as session, session.begin():
                 session.merge(RuleArmingRow(camera=camera, rule=rule, armed=armed, by=actor, at=now))
                 add_entry(session, entry)
-            pair = {(camera, rule)}
-            self._disarmed = self._disarmed - pair if armed else self._disarmed | pair
+            self._remember(camera, rule, armed)
         announce(entry)
         for listener in self._listeners:
             listener(camera, rule, armed)
+
+    def changed_elsewhere(self, camera: str, rule: str, armed: bool) -> None:
+        """Take in a change another process has stored (a cluster's driver), and tell the listeners."""
+        with self._lock:
+            self._remember(camera, rule, armed)
+        for listener in self._listeners:
+            listener(camera, rule, armed)
+
+    def _remember(self, camera: str, rule: str, armed: bool) -> None:
+        pair = {(camera, rule)}
+        self._disarmed = self._disarmed - pair if armed else self._disarmed | pair

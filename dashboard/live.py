@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -50,7 +52,6 @@ class LiveHub:
         self._lock = threading.Lock()
         self._changed: dict[str, threading.Condition] = {}
         self._render_lock = threading.Lock()
-        self._notices: dict[str, bytes] = {}
         self.renders = 0
         """Frames drawn and encoded so far (one per frame watched, not per viewer)."""
 
@@ -84,42 +85,16 @@ class LiveHub:
         self, camera: str, max_fps: float, gone: Callable[[], bool] = lambda: False, check_s: float = 1.0,
         keepalive_s: float = 10.0,
     ) -> Iterator[bytes]:
-        """multipart/x-mixed-replace parts for one viewer, at most `max_fps` a second.
+        """multipart/x-mixed-replace parts for one viewer (see `mjpeg_parts`)."""
+        return mjpeg_parts(self, camera, max_fps, gone, check_s, keepalive_s)
 
-        A camera without a frame yet gets a "waiting" picture first (the server sends the headers only with the
-        first bytes). Ends when `gone()` says the viewer left, checked at least every `check_s` even while the
-        camera sends nothing, so the server frees the viewer's thread and slot; a silent camera's last picture is
-        sent again every `keepalive_s`, so that proxies keep the stream and a vanished client fails a write.
-        """
-        sequence, interval = 0, 1.0 / max_fps
-        part, sent_at = self.notice_part(f"{camera}: no video yet"), 0.0
-        if self._sequence_now(camera) == 0:
-            yield part
-            sent_at = time.monotonic()
-        while not gone():
-            latest = self.next_jpeg(camera, sequence, check_s)
-            if latest is not None:
-                sequence, part = latest[0], _part(latest[1])
-            elif time.monotonic() - sent_at < keepalive_s:
-                continue
-            started = time.monotonic()
-            yield part
-            sent_at = time.monotonic()
-            time.sleep(max(0.0, interval - (sent_at - started)))  # cap the rate sent to this viewer
-
-    def _sequence_now(self, camera: str) -> int:
+    def sequence_now(self, camera: str) -> int:
+        """The camera's newest frame number, 0 before its first."""
         with self._lock:
             return self._sequence(camera)
 
     def notice_part(self, text: str) -> bytes:
-        """A multipart part with a dark picture saying `text` (drawn once per text), for when there is no video."""
-        with self._render_lock:
-            if text not in self._notices:
-                picture = np.full((NOTICE_SIZE[1], NOTICE_SIZE[0], 3), 32, np.uint8)
-                cv2.putText(picture, text, (20, NOTICE_SIZE[1] // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (200, 200, 200), 2,
-                            cv2.LINE_AA)
-                self._notices[text] = _part(cv2.imencode(".jpg", picture)[1].tobytes())
-            return self._notices[text]
+        return notice_part(text)
 
     def _condition(self, camera: str) -> threading.Condition:
         """Called with `_lock` held."""
@@ -130,6 +105,56 @@ class LiveHub:
     def _sequence(self, camera: str) -> int:
         latest = self._latest.get(camera)
         return latest.sequence if latest else 0
+
+
+class LiveFrames(Protocol):
+    """Where the live view's JPEGs come from: this process's hub, or the cluster node that runs the camera."""
+
+    def next_jpeg(self, camera: str, after: int, timeout_s: float) -> tuple[int, bytes] | None: ...
+
+    def sequence_now(self, camera: str) -> int: ...
+
+    def mjpeg(self, camera: str, max_fps: float, gone: Callable[[], bool] = ..., check_s: float = ...,
+              keepalive_s: float = ...) -> Iterator[bytes]: ...
+
+    def notice_part(self, text: str) -> bytes: ...
+
+
+def mjpeg_parts(
+    frames: LiveFrames, camera: str, max_fps: float, gone: Callable[[], bool] = lambda: False, check_s: float = 1.0,
+    keepalive_s: float = 10.0,
+) -> Iterator[bytes]:
+    """multipart/x-mixed-replace parts for one viewer, at most `max_fps` a second.
+
+    A camera without a frame yet gets a "waiting" picture first (the server sends the headers only with the
+    first bytes). Ends when `gone()` says the viewer left, checked at least every `check_s` even while the
+    camera sends nothing, so the server frees the viewer's thread and slot; a silent camera's last picture is
+    sent again every `keepalive_s`, so that proxies keep the stream and a vanished client fails a write.
+    """
+    sequence, interval = 0, 1.0 / max_fps
+    part, sent_at = notice_part(f"{camera}: no video yet"), 0.0
+    if frames.sequence_now(camera) == 0:
+        yield part
+        sent_at = time.monotonic()
+    while not gone():
+        latest = frames.next_jpeg(camera, sequence, check_s)
+        if latest is not None:
+            sequence, part = latest[0], _part(latest[1])
+        elif time.monotonic() - sent_at < keepalive_s:
+            continue
+        started = time.monotonic()
+        yield part
+        sent_at = time.monotonic()
+        time.sleep(max(0.0, interval - (sent_at - started)))  # cap the rate sent to this viewer
+
+
+@functools.cache
+def notice_part(text: str) -> bytes:
+    """A multipart part with a dark picture saying `text` (drawn once per text), for when there is no video."""
+    picture = np.full((NOTICE_SIZE[1], NOTICE_SIZE[0], 3), 32, np.uint8)
+    cv2.putText(picture, text, (20, NOTICE_SIZE[1] // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (200, 200, 200), 2,
+                cv2.LINE_AA)
+    return _part(cv2.imencode(".jpg", picture)[1].tobytes())
 
 
 def _part(jpeg: bytes) -> bytes:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, Response, abort, current_app, g, render_template, request
 
 from dashboard.auth import session_ended_check
-from dashboard.live import BOUNDARY, LiveHub
+from dashboard.live import BOUNDARY, LiveFrames
 from dashboard.stream_slots import StreamSlots, StreamsFull
 
 bp = Blueprint("live", __name__)
@@ -19,7 +19,7 @@ RETRY_FULL_S = 30
 @dataclass(frozen=True, slots=True)
 class LiveSettings:
     cameras: list[str]
-    hub: LiveHub | None
+    hub: LiveFrames | None
     """None when the dashboard runs alone: the tiles say the pipeline is not running."""
     max_fps: float
     slots: StreamSlots
@@ -66,7 +66,7 @@ def video(camera: str) -> Response:
     return response
 
 
-def _stream(hub: LiveHub, camera: str, max_fps: float, disconnected: Callable[[], bool],
+def _stream(hub: LiveFrames, camera: str, max_fps: float, disconnected: Callable[[], bool],
             session_ended: Callable[[], bool]) -> Iterator[bytes]:
     """The camera's parts until the viewer leaves or their session ends; then a last picture says so."""
     yield from hub.mjpeg(camera, max_fps, lambda: disconnected() or session_ended())

@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, rende
 
 from alerts.users import Role
 from dashboard.auth import role_required
-from dashboard.live import LiveHub
+from dashboard.live import LiveFrames
 
 bp = Blueprint("zones", __name__)
 FRAME_WAIT_S = 5.0
@@ -27,14 +27,14 @@ class ShapeService(Protocol):
     def save(self, camera: str, zones: Shapes, lines: Shapes) -> None: ...
 
 
-def register_zones(app: Flask, editor: ShapeService, hub: LiveHub | None) -> None:
+def register_zones(app: Flask, editor: ShapeService, hub: LiveFrames | None) -> None:
     """Add the zone editor; without a hub (dashboard alone) shapes can be edited but no frame is shown."""
     app.extensions["vigil.zones"] = (editor, hub)
     app.jinja_env.globals["zones_enabled"] = True
     app.register_blueprint(bp)
 
 
-def _known(camera: str) -> tuple[ShapeService, LiveHub | None]:
+def _known(camera: str) -> tuple[ShapeService, LiveFrames | None]:
     editor, hub = current_app.extensions["vigil.zones"]
     if camera not in editor.cameras:
         abort(404, f"no camera {camera!r}")

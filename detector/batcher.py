@@ -59,6 +59,11 @@ class BatchStats:
             self._interval_batches = self._interval_frames = 0
             return mean
 
+    def inference_median_ms(self) -> float:
+        """The median time of the recent inference calls (NaN before the first)."""
+        with self._lock:
+            return float(np.median(self.inference_ms)) if self.inference_ms else float("nan")
+
     def latency_samples_ms(self) -> list[float]:
         """The most recent frame latencies, oldest first."""
         with self._lock:

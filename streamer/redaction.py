@@ -81,6 +81,11 @@ def add_secrets(values: Iterable[str]) -> None:
     _SECRETS.add(values)
 
 
+def known_secrets() -> tuple[str, ...]:
+    """Every value masked now: what another process (a cluster's actor) must mask too."""
+    return _SECRETS.longest_first()
+
+
 def url_secrets(url: str) -> list[str]:
     """The secrets in a camera URL: its password, read up to the URL's last `@` (so one holding `?`, `#`, `/` or
     `@` is found whole), and its credential-like query values.

@@ -7,6 +7,7 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import supervision as sv
@@ -78,3 +79,35 @@ def test_four_cameras_share_batches_and_get_their_own_detections(variant_clips, 
             if len(alone) and len(detections):
                 nearest = np.abs(detections.xyxy[:, None, :] - alone.xyxy[None, :, :]).max(axis=2).min(axis=1)
                 assert np.median(nearest) < 4, f"{name} frame {frame.index}: detections belong to another frame"
+
+
+def test_a_shared_detector_merges_concurrent_requests_and_answers_each_caller_with_its_own(sample_video,
+                                                                                          small_detector) -> None:
+    """A cluster's detector replica: three camera workers' batches, one inference call, each caller its own."""
+    from detector.request_batching import DetectorClosed, RequestBatcher
+
+    capture = cv2.VideoCapture(str(sample_video))
+    pictures = [capture.read()[1] for _ in range(6)]
+    capture.release()
+    requests = [[pictures[0], np.ascontiguousarray(pictures[1][:, ::-1])], [pictures[2]], pictures[3:6]]
+    batcher = RequestBatcher(small_detector, max_batch=8, max_wait_s=0.05)
+    answers: dict[int, list[sv.Detections]] = {}
+    callers = [threading.Thread(target=lambda i=i: answers.update({i: batcher.detect(requests[i])}))
+               for i in range(len(requests))]
+    for caller in callers:
+        caller.start()
+    while batcher.backlog < 6:  # all three wait before the batcher runs: they must share its first batch
+        threading.Event().wait(0.01)
+    batcher.start()
+    for caller in callers:
+        caller.join(timeout=60)
+    assert (batcher.stats.batches, batcher.stats.frames) == (1, 6), "three requests, one inference call"
+    for i, images in enumerate(requests):
+        alone = small_detector.detect(images)
+        assert [len(d) for d in answers[i]] == [len(d) for d in alone]
+        for mine, expected in zip(answers[i], alone, strict=True):
+            assert np.allclose(mine.xyxy, expected.xyxy, atol=1.0), f"caller {i} got another caller's boxes"
+    batcher.close()
+    batcher.join(timeout=10)
+    with pytest.raises(DetectorClosed):
+        batcher.detect([pictures[0]])

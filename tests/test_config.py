@@ -201,3 +201,26 @@ def test_check_config_cli_reports_unknown_rule_class(write_config, sample_video)
     result = vigil("check-config", str(write_config(config)))
     assert result.returncode == 2
     assert "rules.0.classes.0: unknown class 'forklift'" in result.stderr
+
+
+def test_a_cluster_needs_a_shared_database_and_a_ray_address(write_config) -> None:
+    from vigil.config import on_cluster
+
+    camera = {"lobby": {"url": "lobby.mp4"}}
+    with pytest.raises(ConfigError, match="storage.database: a cluster's nodes write to one database"):
+        load_config(write_config({"cameras": camera, "cluster": {"max_cameras_per_worker": 2}}))
+    with pytest.raises(ConfigError, match=r"cluster.address: .*use auto, local"):
+        load_config(write_config({"cameras": camera, "cluster": {"address": "head-without-port"},
+                                  "storage": {"database": "postgresql+psycopg://vigil@db.lan/vigil"}}, name="b.yaml"))
+    embedded = load_config(write_config({"cameras": camera}, name="embedded.yaml"))
+    assert embedded.cluster is None, "one process unless asked"
+    with pytest.raises(ConfigError, match="storage.database: a cluster's nodes"):
+        on_cluster(embedded, "auto", "embedded.yaml")
+    shared = load_config(write_config({"cameras": camera, "cluster": {"spare_workers": 2},
+                                       "storage": {"database": "postgresql+psycopg://vigil@db.lan/vigil"}},
+                                      name="shared.yaml"))
+    clustered = on_cluster(shared, "ray://head.lan:10001", "shared.yaml")
+    assert (clustered.cluster.address, clustered.cluster.spare_workers) == ("ray://head.lan:10001", 2)
+    assert on_cluster(shared, "local", "shared.yaml").cluster.ray_address is None, "local starts Ray here"
+    with pytest.raises(ConfigError, match=r"--cluster: .*\(got 'nowhere'\)"):
+        on_cluster(shared, "nowhere", "shared.yaml")

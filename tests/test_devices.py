@@ -45,5 +45,5 @@ def test_two_devices_each_batch_their_own_cameras(sample_video, tmp_path) -> Non
         pipeline.stop()
     assert first.stats.frames >= 10 and second.stats.frames >= 20
     assert second.stats.mean_batch > 1.0, "cameras on one device share its batches"
-    metrics = "\n".join(pipeline._metric_lines())
+    metrics = "\n".join(pipeline.metric_lines())
     assert 'vigil_detector_frames_total{device="cpu"}' in metrics

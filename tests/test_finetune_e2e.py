@@ -198,7 +198,7 @@ def test_a_running_pipeline_swaps_models_between_batches(site: Site):
         more_frames(3)
         assert batcher.swaps == 1 and PACKAGE_CLASS in batcher.detector.class_names
         assert (registry.root / "v0001" / "exports").is_dir(), "the promoted version was exported before the swap"
-        assert 'vigil_detector_model_info{version="v0001"} 1' in pipeline._metric_lines()
+        assert 'vigil_detector_model_info{version="v0001"} 1' in pipeline.metric_lines()
         registry.rollback("test")
         assert pipeline.model_watcher.wait_for("base", timeout=60)
         more_frames(3)

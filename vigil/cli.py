@@ -13,10 +13,11 @@ from pathlib import Path
 
 from streamer.redaction import RedactingFilter
 from vigil.alerts_cli import add_alert_commands
+from vigil.cluster_cli import add_cluster_commands
 from vigil.finetune_cli import add_finetune_commands
 from vigil.recordings_cli import add_recordings_commands
 from vigil.users_cli import add_user_commands
-from vigil.config import ConfigError, check_rule_classes, load_config, report_problems
+from vigil.config import ConfigError, VigilConfig, check_rule_classes, load_config, on_cluster, report_problems
 
 log = logging.getLogger("vigil")
 
@@ -49,6 +50,8 @@ def _check_config(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        if args.cluster is not None:
+            config = on_cluster(config, args.cluster, args.config)
     except ConfigError as error:
         return report_problems(args.config, error.problems)
     # Imported here, as in every handler that needs them: `vigil user …`, and a bad config, answer without torch.
@@ -60,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     from vigil.web import DashboardServer, announce_first_admin, build_dashboard
 
     try:
-        pipeline = Pipeline(config)
+        pipeline = Pipeline(config) if config.cluster is None else _cluster_pipeline(config)
     except ConfigError as error:
         return report_problems(args.config, error.problems)
     except (WeightsNotFound, RegistryError) as error:
@@ -78,7 +81,11 @@ def _run(args: argparse.Namespace) -> int:
             finetuning,
         )
         server = DashboardServer(app, pipeline.config.dashboard)
-    pipeline.start()
+    try:
+        pipeline.start()
+    except ConfigError as error:  # on a cluster, the model's classes are known once its replicas run
+        pipeline.stop()
+        return report_problems(args.config, error.problems)
     if server is not None:
         server.start()
     started = time.monotonic()
@@ -108,6 +115,12 @@ def _run(args: argparse.Namespace) -> int:
         finetuning.stop()
         pipeline.stop()
     return 0
+
+
+def _cluster_pipeline(config: VigilConfig):  # -> ClusterPipeline; Ray is imported only for a cluster
+    from vigil.cluster.driver import ClusterPipeline
+
+    return ClusterPipeline(config)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -156,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
     run.add_argument("--duration", type=float, help="stop after this many seconds")
     run.add_argument("--no-dashboard", action="store_true", help="run without the web dashboard")
+    run.add_argument("--cluster", metavar="ADDRESS",
+                     help="run on a Ray cluster: auto, local, ray://HEAD:10001 or HEAD:6379 (overrides cluster.address)")
     run.set_defaults(handler=_run)
 
     dashboard = commands.add_parser("dashboard", help="serve the dashboard alone, to review alerts")
@@ -170,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(commands)
     add_finetune_commands(commands)
     add_recordings_commands(commands)
+    add_cluster_commands(commands)
     return parser
 
 

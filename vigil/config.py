@@ -20,6 +20,7 @@ from streamer.motion import MotionSettings
 from streamer.redaction import add_secrets, redact_text, url_secrets
 from alerts.store import is_database_url
 from streamer.source import NETWORK_SCHEMES
+from vigil.cluster_config import ClusterConfig
 from vigil.notify_config import NotifyConfig, notify_problems
 from vigil.rule_config import Name, RuleConfig
 
@@ -450,6 +451,8 @@ class VigilConfig(_Section):
     dashboard: DashboardConfig = DashboardConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     notify: NotifyConfig = NotifyConfig()
+    cluster: ClusterConfig | None = None
+    """Set, `vigil run` runs on a Ray cluster; unset (the default), in this one process."""
     log_interval_s: PositiveFloat = 10.0
     """How often `vigil run` logs one status line per camera."""
 
@@ -496,6 +499,9 @@ def _cross_reference_problems(config: VigilConfig) -> list[str]:
     names = [rule.name for rule in config.rules]
     problems += [f"rules.{i}.name: duplicate rule name {n!r}" for i, n in enumerate(names) if n in names[:i]]
     problems += notify_problems(config.notify, set(config.cameras), set(names))
+    if config.cluster is not None and not is_database_url(config.storage.database):
+        problems.append("storage.database: a cluster's nodes write to one database: give a postgresql+psycopg:// URL "
+                        "(a SQLite file belongs to one machine)")
     return problems
 
 
@@ -620,6 +626,22 @@ def _resolve_paths(config: VigilConfig, base: Path) -> VigilConfig:
     for folder in ("datasets_dir", "models_dir", "runs_dir"):
         setattr(config.finetune, folder, resolve(getattr(config.finetune, folder)))
     return config
+
+
+def on_cluster(config: VigilConfig, address: str, path: str | Path) -> VigilConfig:
+    """`config` run on the Ray cluster at `address` (`vigil run --cluster`), its `cluster:` section kept otherwise.
+
+    Raises ConfigError when the address is not one or the database cannot be shared."""
+    try:
+        cluster = ClusterConfig.model_validate({**(config.cluster.model_dump() if config.cluster else {}),
+                                               "address": address})
+    except ValidationError as error:
+        raise ConfigError(path, [f"--cluster: {e['msg']} (got {address!r})" for e in error.errors()]) from None
+    clustered = config.model_copy(update={"cluster": cluster})
+    problems = [p for p in _cross_reference_problems(clustered) if p.startswith("storage.database")]
+    if problems:
+        raise ConfigError(path, problems)
+    return clustered
 
 
 def load_config(path: str | Path) -> VigilConfig:

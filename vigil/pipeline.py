@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,6 +93,14 @@ def retention_policy(config: VigilConfig) -> RetentionPolicy:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ShardRole:
+    """A pipeline that runs some of a cluster's cameras (a camera worker): it closes only their open alerts at its
+    start, with `start_note`, and leaves following the live model to the cluster's detector replicas."""
+
+    start_note: str
+
+
 class Pipeline:
     """Everything `vigil run` runs: a reader per camera, a batcher per device, camera workers, one writer.
 
@@ -104,8 +113,11 @@ class Pipeline:
         >>> pipeline.start(); ...; pipeline.stop()  # doctest: +SKIP
     """
 
-    def __init__(self, config: VigilConfig, detector: YoloDetector | None = None) -> None:
+    def __init__(
+        self, config: VigilConfig, detector: YoloDetector | None = None, shard: ShardRole | None = None
+    ) -> None:
         self.config = config
+        self.shard = shard
         self.registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
         live = self.registry.live()
         if live.version != BASE_VERSION:
@@ -183,7 +195,7 @@ class Pipeline:
             )
             for name, camera in config.cameras.items()
         ]
-        self.model_watcher = LiveModelWatcher(
+        self.model_watcher = None if shard is not None else LiveModelWatcher(
             self.registry,
             live,
             load=lambda version: self._load_detectors(version, self.detection.devices),
@@ -230,7 +242,10 @@ class Pipeline:
             self.writer.submit([PurgeExpired(datetime.now(UTC) - timedelta(days=self.config.storage.retention_days))])
 
     def start(self) -> None:
-        closed = self.store.close_open(datetime.now(UTC), "closed at start-up: Vigil stopped without ending it")
+        if self.shard is None:
+            closed = self.store.close_open(datetime.now(UTC), "closed at start-up: Vigil stopped without ending it")
+        else:
+            closed = self.store.close_open(datetime.now(UTC), self.shard.start_note, cameras=self.config.cameras)
         if closed:
             log.warning("closed %d alert(s) left open by an earlier run that did not stop cleanly", closed)
         self.writer.start()
@@ -247,7 +262,8 @@ class Pipeline:
         self.purge_expired()
         self.workers.start()
         self.detection.start()
-        self.model_watcher.start()
+        if self.model_watcher is not None:
+            self.model_watcher.start()
         for reader in self.readers:
             reader.start()
         described = ", ".join(f"{b.detector.backend} {b.detector.precision} on {b.detector.device}"
@@ -256,7 +272,8 @@ class Pipeline:
 
     def stop(self) -> None:
         """Stop readers, drain the batchers and the workers, close open alerts, flush the store."""
-        self.model_watcher.stop()
+        if self.model_watcher is not None:
+            self.model_watcher.stop()
         for reader in self.readers:
             reader.stop()
         self.detection.close()
@@ -294,19 +311,21 @@ class Pipeline:
         """What the dashboard reads from a running pipeline: the store, users, camera health, detector metrics,
         the recordings and each recorder's state."""
         return DashboardServices(
-            self.store, UserStore(self.store.engine), self.health.snapshot, self._metric_lines,
+            self.store, UserStore(self.store.engine), self.health.snapshot, self.metric_lines,
             scores=self.scores.summary, rule_thresholds=class_thresholds(self.config),
             cameras=tuple(self.config.cameras), recordings=self.recordings,
             recorder_status=lambda: {recorder.camera: recorder.status() for recorder in self.recorders},
             notifier=self.notifier,
         )
 
-    def _metric_lines(self) -> list[str]:
+    def metric_lines(self) -> list[str]:
+        """The /metrics lines of this pipeline: detection, the writer, workers, recording, notifications."""
         writer = self.writer.stats()
         lines = self.detection.metric_lines()
+        if self.model_watcher is not None:
+            lines += ["# TYPE vigil_detector_model_info gauge",
+                      f'vigil_detector_model_info{{version="{self.model_watcher.serving}"}} 1']
         lines += [
-            "# TYPE vigil_detector_model_info gauge",
-            f'vigil_detector_model_info{{version="{self.model_watcher.serving}"}} 1',
             "# TYPE vigil_alert_writer_queued gauge",
             f"vigil_alert_writer_queued {writer.queued}",
             "# TYPE vigil_alert_writer_journal_pending gauge",

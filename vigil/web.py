@@ -19,7 +19,7 @@ from alerts import AlertStore
 from alerts.private_files import restrict_to_owner
 from alerts.users import UserStore, ensure_admin
 from dashboard import DashboardServices, DashboardSettings, create_app, largest_request_body
-from dashboard.live import LiveHub
+from dashboard.live import LiveFrames
 from dashboard.live_views import LiveSettings, register_live
 from dashboard.models_views import register_models
 from dashboard.stream_slots import StreamSlots
@@ -31,6 +31,7 @@ from vigil.request_limits import admin_signed_in, large_body_paths, route_limite
 from vigil.zone_editing import ShapeEditor
 
 if TYPE_CHECKING:
+    from vigil.cluster.driver import ClusterPipeline
     from vigil.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,9 @@ def build_dashboard(
     config: VigilConfig,
     config_path: Path,
     store: AlertStore,
-    live: LiveHub | None = None,
+    live: LiveFrames | None = None,
     services: DashboardServices | None = None,
-    pipeline: Pipeline | None = None,
+    pipeline: Pipeline | ClusterPipeline | None = None,
     finetuning: SiteFinetuning | None = None,
 ) -> Flask:
     """The dashboard app for the config read from `config_path`; without `live`, the live page says the pipeline

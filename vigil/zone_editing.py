@@ -21,6 +21,7 @@ from alerts.site_shapes import CameraShapes
 from vigil.config import ConfigError, PostedShapes, substitute_env, validate_substituted
 
 if TYPE_CHECKING:
+    from vigil.cluster.driver import ClusterPipeline
     from vigil.pipeline import Pipeline
 
 Shapes = Mapping[str, Sequence[Sequence[float]]]
@@ -41,7 +42,7 @@ class ShapeEditor:
         {'zones': {'door': [[0.1, 0.5], [0.3, 0.5], [0.3, 0.9]]}, 'lines': {}}
     """
 
-    def __init__(self, config_path: Path, pipeline: Pipeline | None) -> None:
+    def __init__(self, config_path: Path, pipeline: Pipeline | ClusterPipeline | None) -> None:
         self.config_path = Path(config_path)
         self._pipeline = pipeline
         self._saving = threading.Lock()

@@ -1,0 +1,454 @@
+"""The coordinator: the named Ray actor that places detector replicas and camera workers, and re-places them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from alerts.site_shapes import CameraShapes
+from streamer import CameraHealth, CameraState
+from vigil.cluster.camera_worker import CameraWorker, WorkerReport
+from vigil.cluster.logs import log_like_vigil
+from vigil.cluster.metrics import merged_metric_lines
+from vigil.cluster.placement import NodeInfo, WorkerPlan, place, plan_workers
+from vigil.cluster.replica import DetectorReplica, ReplicaStatus
+from vigil.config import VigilConfig, check_rule_classes
+
+log = logging.getLogger(__name__)
+
+COORDINATOR = "coordinator"
+"""The coordinator's actor name in the cluster's namespace (`vigil cluster status` looks it up)."""
+START_TIMEOUT_S = 180.0
+"""How long a worker or replica may take to start (a replica may export the model first)."""
+CALL_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementChange:
+    """One worker placed: at start, after a node was lost, to rebalance, or off a draining node."""
+
+    at: datetime
+    worker: str
+    cameras: tuple[str, ...]
+    from_address: str | None
+    """The node it ran on before (None at start)."""
+    to_address: str
+    reason: str
+    took_s: float
+    """From the moment the coordinator saw the need to the worker streaming again on its new node."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    node_id: str
+    address: str
+    cpus: float
+    gpus: int
+    draining: bool
+    workers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    name: str
+    node_id: str | None
+    """None while it is being placed."""
+    cameras: tuple[str, ...]
+    report: WorkerReport | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    """What `vigil cluster status` prints."""
+
+    nodes: tuple[NodeStatus, ...]
+    workers: tuple[WorkerStatus, ...]
+    replicas: tuple[ReplicaStatus, ...]
+    history: tuple[PlacementChange, ...]
+
+
+@dataclass(slots=True)
+class _Placed:
+    plan: WorkerPlan
+    node_id: str
+    handle: Any
+    report: WorkerReport | None = None
+    reported_at: float = 0.0
+    """`time.monotonic()` of the report."""
+
+
+class Coordinator:
+    """Owns where everything runs. It starts detector replicas on every usable node (one per GPU, or per
+    `cluster.cpus_per_detector` CPUs) and groups the cameras into workers of at most `max_cameras_per_worker`,
+    spread by load.
+
+    Every `check_interval_s` it asks each worker for its report and each replica for its status. A worker whose
+    node is gone, or that died, is started again on a surviving node: its readers reconnect, tracking starts
+    over, and the alerts it left open are closed with a note. A replica that is gone is restarted on its node.
+    A node that joins takes its share of workers, and a draining node hands its workers over; a worker that moves
+    while its node is up is stopped first, so it ends its alerts and flushes its writer.
+
+    Zone edits are kept here, and reach the camera's worker now and any worker that owns it later.
+    """
+
+    def __init__(self, config: VigilConfig, secrets: tuple[str, ...]) -> None:
+        log_like_vigil(secrets)
+        self._config = config
+        self._secrets = secrets
+        cluster = config.cluster
+        assert cluster is not None
+        self._settings = cluster
+        self._plans = plan_workers(list(config.cameras), cluster.max_cameras_per_worker)
+        self._nodes: dict[str, NodeInfo] = {}
+        self._draining: set[str] = set()
+        self._replicas: dict[str, list[tuple[str, Any]]] = {}
+        self._replica_status: dict[str, ReplicaStatus] = {}
+        self._description: dict[str, Any] = {}
+        self._placed: dict[str, _Placed] = {}
+        self._shapes: dict[str, CameraShapes] = {}
+        self._history: deque[PlacementChange] = deque(maxlen=500)
+        self._placing = threading.Lock()
+        """Held by whoever changes placement (the check loop, a drain): one change at a time."""
+        self._stopping = threading.Event()
+        self._checker = threading.Thread(target=self._check_loop, name="cluster-check", daemon=True)
+        self._replica_count = 0
+        self._spares: dict[str, list[Any]] = {}
+        """Per node, empty workers ready to take cameras."""
+        self._self: Any = None
+        """This actor's own handle, which workers use to ask for a replica (set at start)."""
+        self._gone: dict[str, NodeInfo] = {}
+        """Nodes lost, by id, for their addresses in notes and history."""
+
+    # placement
+
+    def start(self) -> list[str]:
+        """Start replicas and workers; returns the rule problems of the model (then nothing is started)."""
+        self._self = ray.get_runtime_context().current_actor
+        with self._placing:
+            self._nodes = self._usable_nodes()
+            if not self._nodes:
+                return ["cluster: no node with CPUs or GPUs has joined the cluster"]
+            self._start_replicas(list(self._nodes.values()))
+            if not self._description:
+                return ["detector: no replica could load the model (see the log)"]
+            problems = check_rule_classes(self._config, self._description["class_names"])
+            if problems:
+                return problems
+            self._move(place(self._plans, self._nodes, {}, self._weights()), "start", time.monotonic())
+            self._check_replicas()
+        self._checker.start()
+        return []
+
+    def _usable_nodes(self) -> dict[str, NodeInfo]:
+        found = {}
+        for node in ray.nodes():
+            resources = node.get("Resources", {})
+            cpus, gpus = float(resources.get("CPU", 0)), int(resources.get("GPU", 0))
+            if node.get("Alive") and (cpus or gpus) and node["NodeID"] not in self._draining:
+                found[node["NodeID"]] = NodeInfo(node["NodeID"], node.get("NodeManagerAddress", "?"), cpus, gpus)
+        return found
+
+    def _weights(self) -> dict[str, float]:
+        return {node: max(1, len(self._replicas.get(node, []))) for node in self._nodes}
+
+    def _start_replicas(self, nodes: list[NodeInfo]) -> None:
+        """Start the nodes' replicas, all at once, and wait until they serve (one that fails to start is logged)."""
+        started = []
+        for node in nodes:
+            gpu = node.gpus > 0
+            for _ in range(node.detector_replicas(self._settings.cpus_per_detector)):
+                self._replica_count += 1
+                name = f"detector-{self._replica_count}"
+                handle = ray.remote(DetectorReplica).options(
+                    num_cpus=0, num_gpus=1 if gpu else 0, max_concurrency=64,
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
+                ).remote(name, self._replica_config(gpu), "cuda:0" if gpu else "cpu", node.node_id, self._secrets)
+                started.append((node, name, handle, handle.describe.remote()))
+        for node in nodes:
+            self._replicas[node.node_id] = []
+        for node, name, handle, described in started:
+            try:
+                self._description = ray.get(described, timeout=START_TIMEOUT_S)
+                self._replicas[node.node_id].append((name, handle))
+            except (RayActorError, GetTimeoutError) as error:
+                log.error("detector %s on node %s did not start: %s", name, node.address, error)
+        for node in nodes:
+            log.info("node %s: %d detector replica(s) on %s", self._address(node.node_id),
+                     len(self._replicas[node.node_id]), "GPU" if node.gpus else "CPU")
+
+    def _replica_config(self, gpu: bool) -> VigilConfig:
+        """A CPU replica's torch threads are its share of the node's CPUs."""
+        detector = self._config.detector
+        if gpu or detector.cpu_threads is not None:
+            return self._config
+        threads = max(1, int(self._settings.cpus_per_detector))
+        return self._config.model_copy(update={"detector": detector.model_copy(update={"cpu_threads": threads})})
+
+    def replica_for(self, node_id: str) -> Any:
+        """A replica on `node_id`, or on any node when it has none left."""
+        candidates = self._replicas.get(node_id) or [r for rs in self._replicas.values() for r in rs]
+        if not candidates:
+            raise RuntimeError("no detector replica is running in the cluster")
+        return candidates[hash(node_id) % len(candidates)][1]
+
+    def _move(self, wanted: dict[str, str], reason: str, since: float, unreachable: frozenset[str] = frozenset()
+              ) -> None:
+        """Put each worker where `wanted` says: stop those that move (but the `unreachable`, whose actors are gone),
+        then start them anew."""
+        moving = [plan for plan in self._plans
+                  if plan.name not in self._placed or plan.name in unreachable
+                  or self._placed[plan.name].node_id != wanted.get(plan.name)]
+        origins: dict[str, str | None] = {}
+        for plan in moving:
+            old = self._placed.pop(plan.name, None)
+            origins[plan.name] = None if old is None else old.node_id
+            if old is not None and plan.name not in unreachable:  # a hand-over: end its alerts, flush its writer
+                try:
+                    ray.get(old.handle.stop.remote(), timeout=START_TIMEOUT_S)
+                except (RayActorError, GetTimeoutError) as error:
+                    log.warning("%s did not stop cleanly before moving: %s", plan.name, error)
+                ray.kill(old.handle)
+        starting = []
+        for plan in moving:
+            node = wanted.get(plan.name)
+            if node is None:
+                log.error("%s (%s): no node to run it on", plan.name, ", ".join(plan.cameras))
+                continue
+            spares = self._spares.get(node, [])
+            handle = spares.pop() if spares else self._spawn(node)
+            shapes = {c: self._shapes[c] for c in plan.cameras if c in self._shapes}
+            started = handle.run.remote(plan, self._config, shapes, self._start_note(reason, origins[plan.name], node),
+                                        self.replica_for(node), self._description, self._self)
+            starting.append((plan, node, handle, started))
+        for plan, node, handle, started in starting:
+            try:
+                ray.get(started, timeout=START_TIMEOUT_S)
+            except (RayActorError, GetTimeoutError) as error:  # placed again at the next check
+                log.error("%s did not start on node %s: %s", plan.name, self._address(node), error)
+                ray.kill(handle)
+                continue
+            self._placed[plan.name] = _Placed(plan, node, handle)
+            origin = origins[plan.name]
+            change = PlacementChange(datetime.now(UTC), plan.name, plan.cameras,
+                                     None if origin is None else self._address(origin), self._address(node), reason,
+                                     time.monotonic() - since)
+            self._history.append(change)
+            log.info("%s (%s) placed on node %s (%s) in %.1f s", plan.name, ", ".join(plan.cameras),
+                     self._address(node), reason, change.took_s)
+        self._keep_spares()
+
+    def _spawn(self, node: str) -> Any:
+        """An empty camera worker on `node`: its process starts and imports Vigil while nothing waits for it."""
+        return ray.remote(CameraWorker).options(
+            num_cpus=0, max_concurrency=16, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+        ).remote(node, self._secrets)
+
+    def _keep_spares(self) -> None:
+        """`spare_workers` per node, so a lost node's cameras start in seconds, not in a process's start-up."""
+        for node in list(self._spares):
+            if node not in self._nodes:
+                for spare in self._spares.pop(node):
+                    ray.kill(spare)
+        for node in self._nodes:
+            spares = self._spares.setdefault(node, [])
+            spares += [self._spawn(node) for _ in range(self._settings.spare_workers - len(spares))]
+
+    def _start_note(self, reason: str, origin: str | None, node: str) -> str:
+        if reason == "node lost":
+            return f"closed: node {self._address(origin)} was lost; the camera moved to node {self._address(node)}"
+        if reason == "worker died":
+            return f"closed: the camera's worker died; it restarted on node {self._address(node)}"
+        return "closed at start-up: Vigil stopped without ending it"
+
+    def _address(self, node: str | None) -> str:
+        """The node's address and the start of its id (nodes of one machine share an address)."""
+        info = self._nodes.get(node or "") or self._gone.get(node or "")
+        return f"{info.address if info is not None else '?'} ({(node or '?')[:6]})"
+
+    # the check loop
+
+    def _check_loop(self) -> None:
+        while not self._stopping.wait(self._settings.check_interval_s):
+            try:
+                self.check()
+            except Exception:
+                log.exception("cluster check failed; trying again")
+
+    def check(self) -> None:
+        """One look at nodes, workers and replicas; re-place what was lost and rebalance onto new nodes."""
+        seen = time.monotonic()
+        with self._placing:
+            if self._stopping.is_set():
+                return
+            nodes = self._usable_nodes()
+            lost = {n: info for n, info in self._nodes.items() if n not in nodes and n not in self._draining}
+            joined = [info for n, info in nodes.items() if n not in self._nodes]
+            self._gone.update(lost)
+            for node in lost.values():
+                log.warning("node %s is gone: placing its workers again", self._address(node.node_id))
+                for name, _ in self._replicas.pop(node.node_id, []):
+                    self._replica_status.pop(name, None)
+                self._spares.pop(node.node_id, None)
+            self._nodes = nodes
+            dead = self._collect_reports()
+            self._check_replicas()
+            if joined:
+                log.info("node(s) joined: %s", ", ".join(self._address(info.node_id) for info in joined))
+                self._start_replicas(joined)
+            unreachable = frozenset(dead | {n for n, p in self._placed.items() if p.node_id in lost})
+            current = {name: placed.node_id for name, placed in self._placed.items() if name not in unreachable}
+            wanted = place(self._plans, self._nodes, current, self._weights())
+            if unreachable or wanted != current:
+                reason = "node lost" if lost else "worker died" if dead else "rebalance"
+                self._move(wanted, reason, seen, unreachable)
+
+    def _collect_reports(self) -> set[str]:
+        """Ask every worker for its report; returns the workers that are gone."""
+        asked = {name: placed.handle.report.remote() for name, placed in self._placed.items()}
+        ready, _ = ray.wait(list(asked.values()), num_returns=len(asked), timeout=self._settings.check_interval_s)
+        ready_ids = set(ready)
+        dead = set()
+        for name, reference in asked.items():
+            if reference not in ready_ids:
+                continue  # slow, not gone: asked again at the next check
+            try:
+                self._placed[name].report = ray.get(reference)
+                self._placed[name].reported_at = time.monotonic()
+            except RayActorError:
+                dead.add(name)
+                log.warning("%s (%s) is gone", name, ", ".join(self._placed[name].plan.cameras))
+        return dead
+
+    def _check_replicas(self) -> None:
+        for node_id, replicas in list(self._replicas.items()):
+            alive = []
+            for name, handle in replicas:
+                try:
+                    self._replica_status[name] = ray.get(handle.status.remote(), timeout=CALL_TIMEOUT_S)
+                    alive.append((name, handle))
+                except (RayActorError, GetTimeoutError):
+                    log.warning("detector %s on node %s is gone", name, self._address(node_id))
+                    self._replica_status.pop(name, None)
+            self._replicas[node_id] = alive
+            if not alive and node_id in self._nodes:
+                self._start_replicas([self._nodes[node_id]])
+
+    # what the driver, the dashboard and `vigil cluster status` ask
+
+    def drain(self, node_id: str) -> list[str]:
+        """Move every worker off `node_id` (each ends its alerts first); returns the workers moved."""
+        with self._placing:
+            self._draining.add(node_id)
+            on_node = [name for name, placed in self._placed.items() if placed.node_id == node_id]
+            self._nodes.pop(node_id, None)
+            replicas = self._replicas.pop(node_id, [])
+            current = {name: placed.node_id for name, placed in self._placed.items() if name not in on_node}
+            self._move(place(self._plans, self._nodes, current, self._weights()), "drain", time.monotonic())
+            for _, handle in replicas:
+                ray.kill(handle)
+            return on_node
+
+    def health(self) -> dict[str, CameraHealth]:
+        """Each camera's health as its worker last reported; a camera whose worker is being placed, or has not
+        reported for three checks, says so."""
+        found: dict[str, CameraHealth] = {}
+        stale_s = 3 * self._settings.check_interval_s
+        for plan in self._plans:
+            placed = self._placed.get(plan.name)
+            silent_s = None if placed is None else time.monotonic() - placed.reported_at
+            for camera in plan.cameras:
+                if placed is None or placed.report is None or camera not in placed.report.health:
+                    found[camera] = CameraHealth(camera, CameraState.RECONNECTING,
+                                                 last_error="its worker is being placed on a node")
+                elif silent_s is not None and silent_s > stale_s:
+                    found[camera] = replace(placed.report.health[camera], state=CameraState.RECONNECTING,
+                                            last_error=f"no word from {plan.name} for {silent_s:.0f} s")
+                else:
+                    found[camera] = placed.report.health[camera]
+        return found
+
+    def zone_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for placed in list(self._placed.values()):
+            if placed.report is not None:
+                counts.update(placed.report.zone_counts)
+        return counts
+
+    def owner_of(self, camera: str) -> Any | None:
+        """The worker that runs `camera` now, or None while it is being placed."""
+        return next((p.handle for p in list(self._placed.values()) if camera in p.plan.cameras), None)
+
+    def replace_shapes(self, camera: str, shapes: CameraShapes) -> None:
+        """A zone edit: kept for the workers that own the camera later, and handed to the one that owns it now."""
+        self._shapes[camera] = shapes
+        owner = self.owner_of(camera)
+        if owner is not None:
+            ray.get(owner.replace_shapes.remote(camera, shapes), timeout=CALL_TIMEOUT_S)
+
+    def set_armed(self, camera: str, rule: str, armed: bool) -> None:
+        """Hand an arming change to the camera's worker (a worker started later reads it from the database)."""
+        owner = self.owner_of(camera)
+        if owner is not None:
+            ray.get(owner.set_armed.remote(camera, rule, armed), timeout=CALL_TIMEOUT_S)
+
+    def metric_lines(self) -> list[str]:
+        """Every worker's /metrics lines, labelled by worker and node, and each replica's."""
+        placed = list(self._placed.values())
+        asked = [(p.plan.name, p.node_id, p.handle.metric_lines.remote()) for p in placed]
+        parts = []
+        for name, node, reference in asked:
+            try:
+                lines = ray.get(reference, timeout=CALL_TIMEOUT_S)
+                parts.append(({"worker": name, "node": self._address(node)}, lines))
+            except (RayActorError, GetTimeoutError):
+                continue
+        return merged_metric_lines(parts, list(self._replica_status.values()),
+                                   {n: self._address(n) for n in self._replicas})
+
+    def save_scores(self) -> None:
+        for placed in list(self._placed.values()):
+            placed.handle.save_scores.remote()
+
+    def status(self) -> ClusterStatus:
+        placed = dict(self._placed)
+        nodes = tuple(
+            NodeStatus(info.node_id, info.address, info.cpus, info.gpus, info.node_id in self._draining,
+                       tuple(sorted(n for n, p in placed.items() if p.node_id == info.node_id)))
+            for info in sorted(self._nodes.values(), key=lambda i: i.address + i.node_id)
+        )
+        workers = tuple(
+            WorkerStatus(plan.name, placed[plan.name].node_id if plan.name in placed else None, plan.cameras,
+                         placed[plan.name].report if plan.name in placed else None)
+            for plan in self._plans
+        )
+        return ClusterStatus(nodes, workers, tuple(self._replica_status.values()), tuple(self._history))
+
+    def stop(self) -> None:
+        """Stop every worker (each ends its alerts and flushes its writer), then the replicas."""
+        self._stopping.set()
+        with self._placing:
+            stopping = [(p.plan.name, p.handle, p.handle.stop.remote()) for p in self._placed.values()]
+            for name, handle, reference in stopping:
+                try:
+                    ray.get(reference, timeout=START_TIMEOUT_S)
+                except (RayActorError, GetTimeoutError) as error:
+                    log.warning("%s did not stop cleanly: %s", name, error)
+                ray.kill(handle)
+            self._placed.clear()
+            for spares in self._spares.values():
+                for spare in spares:
+                    ray.kill(spare)
+            self._spares.clear()
+            for replicas in self._replicas.values():
+                for _, handle in replicas:
+                    ray.kill(handle)
+            self._replicas.clear()
