@@ -31,10 +31,15 @@ class RuleArming:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._lock = threading.Lock()
-        with Session(engine) as session:
+        self._disarmed: frozenset[tuple[str, str]] = frozenset()
+        self.reload()
+        self._listeners: list[Callable[[str, str, bool], None]] = []
+
+    def reload(self) -> None:
+        """Read the disarmed pairs from the database (changes stored by another process)."""
+        with self._lock, Session(self._engine) as session:
             rows = session.scalars(select(RuleArmingRow).where(RuleArmingRow.armed.is_(False)))
             self._disarmed = frozenset((row.camera, row.rule) for row in rows)
-        self._listeners: list[Callable[[str, str, bool], None]] = []
 
     def armed(self, camera: str, rule: str) -> bool:
         return (camera, rule) not in self._disarmed

@@ -48,9 +48,11 @@ class PurgeExpired:
 
 @dataclass(frozen=True, slots=True)
 class CloseLeftOpen:
-    """End the alerts a crashed run left open, once its journaled writes have been replayed."""
+    """End the alerts a crashed run left open, once its journaled writes have been replayed (of `cameras` only,
+    when given: a cluster's worker owns some cameras)."""
 
     at: datetime
+    cameras: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,9 @@ def to_record(write: StoreWrite) -> dict[str, Any]:
                     "starts_at": starts_at and starts_at.isoformat(), "ends_at": ends_at and ends_at.isoformat()}
         case PurgeExpired(cutoff=cutoff):
             return {"write": "purge", "cutoff": cutoff.isoformat()}
-        case CloseLeftOpen(at=at):
-            return {"write": "close_left_open", "at": at.isoformat()}
+        case CloseLeftOpen(at=at, cameras=cameras):
+            return {"write": "close_left_open", "at": at.isoformat(),
+                    "cameras": None if cameras is None else list(cameras)}
         case CameraStatusChanged(camera=camera, status=status, at=at, error=error):
             return {"write": "camera_status", "camera": camera, "status": str(status), "at": at.isoformat(),
                     "error": error}
@@ -116,7 +119,8 @@ def from_record(record: dict[str, Any]) -> StoreWrite:
         case {"write": "purge"}:
             return PurgeExpired(datetime.fromisoformat(record["cutoff"]))
         case {"write": "close_left_open"}:
-            return CloseLeftOpen(datetime.fromisoformat(record["at"]))
+            cameras = record.get("cameras")
+            return CloseLeftOpen(datetime.fromisoformat(record["at"]), None if cameras is None else tuple(cameras))
         case {"write": "camera_status"}:
             return CameraStatusChanged(record["camera"], CameraStatus(record["status"]),
                                        datetime.fromisoformat(record["at"]), record["error"])

@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +91,7 @@ class AlertWriter(threading.Thread):
         max_pending: int = 1000,
         jpeg_quality: int = 90,
         on_stored: Callable[[], None] = lambda: None,
+        cameras: Collection[str] | None = None,
     ) -> None:
         super().__init__(name="alert-writer", daemon=True)
         if max_pending < 1:
@@ -115,7 +116,8 @@ class AlertWriter(threading.Thread):
         left = self._held.pending + self._spilled.pending
         if left:
             self._journaling = True
-            self._spilled.append(to_record(CloseLeftOpen(datetime.now(UTC))))
+            owned = None if cameras is None else tuple(sorted(cameras))  # a cluster's worker: its cameras only
+            self._spilled.append(to_record(CloseLeftOpen(datetime.now(UTC), owned)))
             log.info("%d write(s) left in the journal %s by the last run: replaying them first", left,
                      self._journal_dir)
 
@@ -259,8 +261,8 @@ class AlertWriter(threading.Thread):
                     self._store.set_clip(alert_id, str(path), starts_at, ends_at)
             case PurgeExpired(cutoff=cutoff):
                 self._purge(cutoff)
-            case CloseLeftOpen(at=at):
-                if closed := self._store.close_open(at, _CLOSED_NOTE):
+            case CloseLeftOpen(at=at, cameras=cameras):
+                if closed := self._store.close_open(at, _CLOSED_NOTE, cameras=cameras):
                     log.warning("closed %d alert(s) replayed from the journal of a run that did not stop cleanly",
                                 closed)
             case CameraStatusChanged(camera=camera, status=status, at=at, error=error):

@@ -54,15 +54,21 @@ class RequestBatcher(threading.Thread):
         self._closed = False
         self._next_detector: YoloDetector | None = None
 
-    def detect(self, images: list[np.ndarray]) -> list[sv.Detections]:
-        """Detections for each of `images`, in order; raises what the model raised, or DetectorClosed."""
+    def detect(self, images: list[np.ndarray], timeout_s: float | None = None) -> list[sv.Detections]:
+        """Detections for each of `images`, in order; raises what the model raised, DetectorClosed, or TimeoutError
+        when not served within `timeout_s` (the request is then withdrawn if it still waits)."""
         request = _Request(list(images))
         with self._changed:
             if self._closed:
                 raise DetectorClosed("the detector is stopping")
             self._waiting.append(request)
             self._changed.notify_all()
-        request.done.wait()
+        if not request.done.wait(timeout_s):
+            with self._changed:
+                if request in self._waiting:
+                    self._waiting.remove(request)
+                    raise TimeoutError(f"no inference within {timeout_s:g} s")
+            request.done.wait()  # being inferred now
         if request.error is not None:
             raise request.error
         assert request.result is not None
@@ -86,8 +92,16 @@ class RequestBatcher(threading.Thread):
             self._changed.notify_all()
 
     def run(self) -> None:
-        while (requests := self._take()) is not None:
-            self._serve(requests)
+        try:
+            while (requests := self._take()) is not None:
+                self._serve(requests)
+        finally:  # whatever ended the thread, no caller is left waiting
+            with self._changed:
+                self._closed = True
+                left, self._waiting = list(self._waiting), deque()
+            for request in left:
+                request.error = DetectorClosed("the detector stopped")
+                request.done.set()
 
     def _take(self) -> list[_Request] | None:
         """The next batch of whole requests, or None once closed and drained."""

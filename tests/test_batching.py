@@ -111,3 +111,12 @@ def test_a_shared_detector_merges_concurrent_requests_and_answers_each_caller_wi
     batcher.join(timeout=10)
     with pytest.raises(DetectorClosed):
         batcher.detect([pictures[0]])
+
+
+def test_a_request_the_shared_detector_does_not_serve_in_time_is_withdrawn(small_detector) -> None:
+    from detector.request_batching import RequestBatcher
+
+    batcher = RequestBatcher(small_detector)  # not started: nothing is served
+    with pytest.raises(TimeoutError, match="no inference within 0.05 s"):
+        batcher.detect([np.zeros((64, 64, 3), np.uint8)], timeout_s=0.05)
+    assert batcher.backlog == 0, "a caller that gave up leaves nothing to infer"

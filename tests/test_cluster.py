@@ -1,6 +1,7 @@
 """Vigil on a real Ray cluster (a head and two worker nodes on this machine) with a real PostgreSQL server: six file
 cameras placed in workers, one detector replica per node, alerts in PostgreSQL with snapshots in the shared media
-folder; a node killed and its cameras re-placed; a zone edit and a model promotion reaching every node."""
+folder; a node killed and its cameras re-placed; a node that joins taking its share; a zone edit and a model
+promotion reaching every node."""
 
 from __future__ import annotations
 
@@ -145,6 +146,16 @@ def test_cameras_survive_a_lost_node_and_edits_reach_every_node(ray_cluster, pos
                  "new alerts from every moved camera")
         health = pipeline.health()
         assert all(health[camera].state == "streaming" for camera in CAMERAS), health
+
+        # A node joins: it gets a replica and a worker, handed over by a worker that ends its alerts first.
+        before_join = alerts(database)
+        ray_cluster.add_node(num_cpus=2)
+        [handover] = wait_for(lambda: [c for c in pipeline.status().history if c.reason == "rebalance"], 90,
+                              "a worker moved to the node that joined")
+        assert len(pipeline.status().nodes) == 2 and len(pipeline.status().replicas) == 2
+        handed = set(handover.cameras)
+        wait_for(lambda: handed <= {a["camera"] for a in alerts(database) if a["started_at"] > handover.at}, 120,
+                 "new alerts from the cameras handed over")
     finally:
         pipeline.stop()
 
@@ -165,3 +176,8 @@ def test_cameras_survive_a_lost_node_and_edits_reach_every_node(ray_cluster, pos
         assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:])), (camera, track, spans)
     assert {a["id"] for a in before} <= {a["id"] for a in stored}
     assert {a["camera"] for a in stored if a["started_at"] > killed_at} >= moving
+    handed_open = {a["id"] for a in before_join if a["camera"] in handed and a["ended_at"] is None}
+    assert handed_open, "the cameras handed over had alerts open"
+    for alert in stored:  # a hand-over ends its alerts itself: no one had to close them
+        if alert["id"] in handed_open:
+            assert alert["ended_at"] <= handover.at and not alert["notes"], alert

@@ -33,9 +33,14 @@ def demo_config(video: Path, tmp_path: Path) -> dict:
 
 
 def alert_rows(database: Path) -> list[dict]:
+    """The alerts as stored, their media paths (kept relative to the media folder beside the database) made whole."""
     with sqlite3.connect(database) as db:
         db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM alerts ORDER BY id")]
+        found = [dict(row) for row in db.execute("SELECT * FROM alerts ORDER BY id")]
+    for row in found:
+        assert not Path(row["snapshot_path"]).is_absolute(), "rows keep paths relative to the media folder"
+        row["snapshot_path"] = str(database.parent / "media" / row["snapshot_path"])
+    return found
 
 
 def vigil_command(config: Path, *args: str) -> list[str]:

@@ -57,9 +57,16 @@ def scene_config(video: Path, tmp_path: Path, realtime: bool) -> dict:
 
 
 def rows(database: Path, query: str = "SELECT * FROM alerts ORDER BY id") -> list[dict]:
+    """Rows as stored; media paths (kept relative to the media folder beside the database) made whole."""
     with sqlite3.connect(database) as db:
         db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute(query)]
+        found = [dict(row) for row in db.execute(query)]
+    for row in found:
+        for field in ("snapshot_path", "clip_path"):
+            if row.get(field):
+                assert not Path(row[field]).is_absolute(), "rows keep paths relative to the media folder"
+                row[field] = str(database.parent / "media" / row[field])
+    return found
 
 
 def vigil_run(config: Path, *args: str) -> list[str]:

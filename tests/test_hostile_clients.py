@@ -177,7 +177,8 @@ def _snapshot_path(vigil: RunningVigil, alert_id: int) -> str:
     import sqlite3
 
     with sqlite3.connect(vigil.database) as db:
-        return db.execute("SELECT snapshot_path FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0]
+        stored = db.execute("SELECT snapshot_path FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0]
+    return str(vigil.database.parent.parent / "media" / stored)  # kept relative to the media folder
 
 
 def test_request_bodies_are_capped(vigil, admin) -> None:

@@ -301,3 +301,23 @@ def test_a_torn_last_journal_line_is_cut_when_the_journal_is_opened(tmp_path, ca
     journal.append({"write": "purge", "cutoff": "2026-11-29T09:30:00+00:00"})
     assert path.read_text().count("\n") == 2 and journal.pending == 2
     assert any("torn" in r.getMessage() for r in caplog.records)
+
+
+def test_a_cluster_workers_replayed_journal_closes_the_alerts_of_its_own_cameras_only(tmp_path) -> None:
+    """A camera worker that inherits its lost predecessor's journal must not end the alerts other workers run."""
+    database = tmp_path / "vigil.db"
+    store = AlertStore(database)
+    open_ids = {camera: store.insert(Alert(camera, "seen", "presence", "person", 1, 0.5, Severity.INFO, T0,
+                                           (1, 2, 3, 4))) for camera in ("lobby", "yard")}
+    rename_table(database, "alerts", "alerts_away")
+    lost = writer_for(store, tmp_path, cameras=["yard"])
+    lost.start()
+    lost.submit(lifecycle(0, tmp_path))
+    lost.stop(timeout_s=5.0)
+    assert lost.stats().pending_in_journal == 4
+    rename_table(database, "alerts_away", "alerts")
+    successor = writer_for(store, tmp_path, cameras=["yard"])
+    successor.start()
+    successor.stop()
+    assert store.get(open_ids["yard"]).ended_at is not None, "its own camera's alert, left open, is closed"
+    assert store.get(open_ids["lobby"]).ended_at is None, "another worker's camera keeps its open alert"

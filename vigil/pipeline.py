@@ -135,7 +135,7 @@ class Pipeline:
         draw = OperatorView(self.shapes)
         self.writer = AlertWriter(
             self.store, config.storage.media_dir, render=draw, journal_dir=config.storage.journal_dir,
-            on_stored=lambda: self.notifier.wake(),
+            on_stored=lambda: self.notifier.wake(), cameras=None if shard is None else list(config.cameras),
         )
         self.recordings = RecordingIndex(self.store.engine, Path(config.storage.recordings_dir))
         recorded = {name: record for name in config.cameras if (record := config.recording(name)) is not None}

@@ -60,7 +60,8 @@ class CameraWorker:
         """Start `plan`'s cameras, closing the alerts they left open (a lost node's) with `start_note`; `shapes`
         are zones edited since the config was read. Returns the node it runs on."""
         detector = RemoteDetector(
-            replica, description, find_replica=lambda: ray.get(coordinator.replica_for.remote(self.node_id), timeout=10)
+            replica, description,
+            find_replica=lambda: ray.get(coordinator.replica_for.remote(self.node_id, plan.name), timeout=10),
         )
         self.plan = plan
         self.pipeline = Pipeline(shard_config(config, plan), detector=detector, shard=ShardRole(start_note))
@@ -97,6 +98,12 @@ class CameraWorker:
     def shapes_of(self, camera: str) -> CameraShapes:
         """The zones and lines the camera's rules use now."""
         return self._running.shapes.of(camera)
+
+    def catch_up(self, shapes: Mapping[str, CameraShapes]) -> None:
+        """Take what changed while this worker started: zone edits, and arming as the database has it now."""
+        for camera, edited in shapes.items():
+            self._running.shapes.replace(camera, edited)
+        self._running.arming.reload()
 
     def set_armed(self, camera: str, rule: str, armed: bool) -> None:
         """A rule armed or disarmed over MQTT at the driver (already stored): disarming ends its open alert here."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import ActorDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from alerts.site_shapes import CameraShapes
@@ -109,6 +110,9 @@ class Coordinator:
         self._settings = cluster
         self._plans = plan_workers(list(config.cameras), cluster.max_cameras_per_worker)
         self._nodes: dict[str, NodeInfo] = {}
+        """The nodes workers may be placed on: alive, not draining, their replicas started."""
+        self._seen: dict[str, NodeInfo] = {}
+        """Every node met, lost ones too, for the addresses in notes and history."""
         self._draining: set[str] = set()
         self._replicas: dict[str, list[tuple[str, Any]]] = {}
         self._replica_status: dict[str, ReplicaStatus] = {}
@@ -117,7 +121,8 @@ class Coordinator:
         self._shapes: dict[str, CameraShapes] = {}
         self._history: deque[PlacementChange] = deque(maxlen=500)
         self._placing = threading.Lock()
-        """Held by whoever changes placement (the check loop, a drain): one change at a time."""
+        """Held by whoever changes placement (the check loop, a drain): one change at a time. The methods that only
+        read (health, status, owner_of) take copies instead, and are answered while a change runs."""
         self._stopping = threading.Event()
         self._checker = threading.Thread(target=self._check_loop, name="cluster-check", daemon=True)
         self._replica_count = 0
@@ -125,8 +130,6 @@ class Coordinator:
         """Per node, empty workers ready to take cameras."""
         self._self: Any = None
         """This actor's own handle, which workers use to ask for a replica (set at start)."""
-        self._gone: dict[str, NodeInfo] = {}
-        """Nodes lost, by id, for their addresses in notes and history."""
 
     # placement
 
@@ -134,10 +137,11 @@ class Coordinator:
         """Start replicas and workers; returns the rule problems of the model (then nothing is started)."""
         self._self = ray.get_runtime_context().current_actor
         with self._placing:
-            self._nodes = self._usable_nodes()
-            if not self._nodes:
+            nodes = self._usable_nodes()
+            if not nodes:
                 return ["cluster: no node with CPUs or GPUs has joined the cluster"]
-            self._start_replicas(list(self._nodes.values()))
+            self._start_replicas(list(nodes.values()))
+            self._nodes = nodes
             if not self._description:
                 return ["detector: no replica could load the model (see the log)"]
             problems = check_rule_classes(self._config, self._description["class_names"])
@@ -155,10 +159,12 @@ class Coordinator:
             cpus, gpus = float(resources.get("CPU", 0)), int(resources.get("GPU", 0))
             if node.get("Alive") and (cpus or gpus) and node["NodeID"] not in self._draining:
                 found[node["NodeID"]] = NodeInfo(node["NodeID"], node.get("NodeManagerAddress", "?"), cpus, gpus)
+        self._seen.update(found)
         return found
 
     def _weights(self) -> dict[str, float]:
-        return {node: max(1, len(self._replicas.get(node, []))) for node in self._nodes}
+        """Each node's share of cameras: its replicas as configured (not as alive now, which would move workers)."""
+        return {node: info.detector_replicas(self._settings.cpus_per_detector) for node, info in self._nodes.items()}
 
     def _start_replicas(self, nodes: list[NodeInfo]) -> None:
         """Start the nodes' replicas, all at once, and wait until they serve (one that fails to start is logged)."""
@@ -168,22 +174,23 @@ class Coordinator:
             for _ in range(node.detector_replicas(self._settings.cpus_per_detector)):
                 self._replica_count += 1
                 name = f"detector-{self._replica_count}"
-                handle = ray.remote(DetectorReplica).options(
+                handle = ray.remote(concurrency_groups={"control": 2})(DetectorReplica).options(
                     num_cpus=0, num_gpus=1 if gpu else 0, max_concurrency=64,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
                 ).remote(name, self._replica_config(gpu), "cuda:0" if gpu else "cpu", node.node_id, self._secrets)
                 started.append((node, name, handle, handle.describe.remote()))
-        for node in nodes:
-            self._replicas[node.node_id] = []
+        ready: dict[str, list[tuple[str, Any]]] = {node.node_id: [] for node in nodes}
         for node, name, handle, described in started:
             try:
                 self._description = ray.get(described, timeout=START_TIMEOUT_S)
-                self._replicas[node.node_id].append((name, handle))
-            except (RayActorError, GetTimeoutError) as error:
-                log.error("detector %s on node %s did not start: %s", name, node.address, error)
+                ready[node.node_id].append((name, handle))
+            except RayError as error:
+                log.error("detector %s on node %s did not start: %s", name, self._address(node.node_id), error)
+                ray.kill(handle, no_restart=True)
+        self._replicas.update(ready)
         for node in nodes:
             log.info("node %s: %d detector replica(s) on %s", self._address(node.node_id),
-                     len(self._replicas[node.node_id]), "GPU" if node.gpus else "CPU")
+                     len(ready[node.node_id]), "GPU" if node.gpus else "CPU")
 
     def _replica_config(self, gpu: bool) -> VigilConfig:
         """A CPU replica's torch threads are its share of the node's CPUs."""
@@ -193,17 +200,18 @@ class Coordinator:
         threads = max(1, int(self._settings.cpus_per_detector))
         return self._config.model_copy(update={"detector": detector.model_copy(update={"cpu_threads": threads})})
 
-    def replica_for(self, node_id: str) -> Any:
-        """A replica on `node_id`, or on any node when it has none left."""
-        candidates = self._replicas.get(node_id) or [r for rs in self._replicas.values() for r in rs]
+    def replica_for(self, node_id: str, worker: str) -> Any:
+        """The replica `worker` uses: one on its node (workers dealt among them by name), else one on any node."""
+        replicas = dict(self._replicas)
+        candidates = replicas.get(node_id) or [r for rs in replicas.values() for r in rs]
         if not candidates:
             raise RuntimeError("no detector replica is running in the cluster")
-        return candidates[hash(node_id) % len(candidates)][1]
+        return candidates[zlib.crc32(worker.encode()) % len(candidates)][1]
 
     def _move(self, wanted: dict[str, str], reason: str, since: float, unreachable: frozenset[str] = frozenset()
               ) -> None:
-        """Put each worker where `wanted` says: stop those that move (but the `unreachable`, whose actors are gone),
-        then start them anew."""
+        """Put each worker where `wanted` says: stop those that move (but the `unreachable`, which are only
+        killed, so that no second copy of one can come back), then start them anew."""
         moving = [plan for plan in self._plans
                   if plan.name not in self._placed or plan.name in unreachable
                   or self._placed[plan.name].node_id != wanted.get(plan.name)]
@@ -211,12 +219,14 @@ class Coordinator:
         for plan in moving:
             old = self._placed.pop(plan.name, None)
             origins[plan.name] = None if old is None else old.node_id
-            if old is not None and plan.name not in unreachable:  # a hand-over: end its alerts, flush its writer
+            if old is None:
+                continue
+            if plan.name not in unreachable:  # a hand-over: end its alerts, flush its writer
                 try:
                     ray.get(old.handle.stop.remote(), timeout=START_TIMEOUT_S)
-                except (RayActorError, GetTimeoutError) as error:
+                except RayError as error:
                     log.warning("%s did not stop cleanly before moving: %s", plan.name, error)
-                ray.kill(old.handle)
+            ray.kill(old.handle, no_restart=True)
         starting = []
         for plan in moving:
             node = wanted.get(plan.name)
@@ -227,16 +237,17 @@ class Coordinator:
             handle = spares.pop() if spares else self._spawn(node)
             shapes = {c: self._shapes[c] for c in plan.cameras if c in self._shapes}
             started = handle.run.remote(plan, self._config, shapes, self._start_note(reason, origins[plan.name], node),
-                                        self.replica_for(node), self._description, self._self)
-            starting.append((plan, node, handle, started))
-        for plan, node, handle, started in starting:
+                                        self.replica_for(node, plan.name), self._description, self._self)
+            starting.append((plan, node, handle, shapes, started))
+        for plan, node, handle, shapes, started in starting:
             try:
                 ray.get(started, timeout=START_TIMEOUT_S)
-            except (RayActorError, GetTimeoutError) as error:  # placed again at the next check
+            except RayError as error:  # placed again at the next check
                 log.error("%s did not start on node %s: %s", plan.name, self._address(node), error)
-                ray.kill(handle)
+                ray.kill(handle, no_restart=True)
                 continue
             self._placed[plan.name] = _Placed(plan, node, handle)
+            self._catch_up(plan, handle, shapes)
             origin = origins[plan.name]
             change = PlacementChange(datetime.now(UTC), plan.name, plan.cameras,
                                      None if origin is None else self._address(origin), self._address(node), reason,
@@ -245,6 +256,15 @@ class Coordinator:
             log.info("%s (%s) placed on node %s (%s) in %.1f s", plan.name, ", ".join(plan.cameras),
                      self._address(node), reason, change.took_s)
         self._keep_spares()
+
+    def _catch_up(self, plan: WorkerPlan, handle: Any, given: dict[str, CameraShapes]) -> None:
+        """Hand a worker that just started what changed meanwhile: zone edits made since its shapes were taken, and
+        arming (stored in the database, which it read before a change could reach it)."""
+        edited = {c: self._shapes[c] for c in plan.cameras if c in self._shapes and self._shapes[c] is not given.get(c)}
+        try:
+            ray.get(handle.catch_up.remote(edited), timeout=CALL_TIMEOUT_S)
+        except RayError as error:
+            log.warning("%s could not take the edits made while it started: %s", plan.name, error)
 
     def _spawn(self, node: str) -> Any:
         """An empty camera worker on `node`: its process starts and imports Vigil while nothing waits for it."""
@@ -257,7 +277,7 @@ class Coordinator:
         for node in list(self._spares):
             if node not in self._nodes:
                 for spare in self._spares.pop(node):
-                    ray.kill(spare)
+                    ray.kill(spare, no_restart=True)
         for node in self._nodes:
             spares = self._spares.setdefault(node, [])
             spares += [self._spawn(node) for _ in range(self._settings.spare_workers - len(spares))]
@@ -271,7 +291,7 @@ class Coordinator:
 
     def _address(self, node: str | None) -> str:
         """The node's address and the start of its id (nodes of one machine share an address)."""
-        info = self._nodes.get(node or "") or self._gone.get(node or "")
+        info = self._seen.get(node or "")
         return f"{info.address if info is not None else '?'} ({(node or '?')[:6]})"
 
     # the check loop
@@ -284,35 +304,39 @@ class Coordinator:
                 log.exception("cluster check failed; trying again")
 
     def check(self) -> None:
-        """One look at nodes, workers and replicas; re-place what was lost and rebalance onto new nodes."""
+        """One look at nodes, workers and replicas: re-place what was lost first, then start replicas on nodes that
+        joined and give them their share of workers."""
         seen = time.monotonic()
         with self._placing:
             if self._stopping.is_set():
                 return
-            nodes = self._usable_nodes()
-            lost = {n: info for n, info in self._nodes.items() if n not in nodes and n not in self._draining}
-            joined = [info for n, info in nodes.items() if n not in self._nodes]
-            self._gone.update(lost)
-            for node in lost.values():
-                log.warning("node %s is gone: placing its workers again", self._address(node.node_id))
-                for name, _ in self._replicas.pop(node.node_id, []):
+            usable = self._usable_nodes()
+            lost = {n for n in self._nodes if n not in usable}
+            joined = [info for n, info in usable.items() if n not in self._nodes]
+            for node in lost:
+                log.warning("node %s is gone: placing its workers again", self._address(node))
+                for name, _ in self._replicas.pop(node, []):
                     self._replica_status.pop(name, None)
-                self._spares.pop(node.node_id, None)
-            self._nodes = nodes
+                self._spares.pop(node, None)
+            self._nodes = {n: info for n, info in self._nodes.items() if n not in lost}
             dead = self._collect_reports()
             self._check_replicas()
+            unreachable = frozenset(dead | {n for n, p in self._placed.items() if p.node_id in lost})
+            if unreachable:
+                current = {n: p.node_id for n, p in self._placed.items() if n not in unreachable}
+                wanted = place(self._plans, self._nodes, current, self._weights())
+                self._move(wanted, "node lost" if lost else "worker died", seen, unreachable)
             if joined:
                 log.info("node(s) joined: %s", ", ".join(self._address(info.node_id) for info in joined))
                 self._start_replicas(joined)
-            unreachable = frozenset(dead | {n for n, p in self._placed.items() if p.node_id in lost})
-            current = {name: placed.node_id for name, placed in self._placed.items() if name not in unreachable}
+                self._nodes.update({info.node_id: info for info in joined})
+            current = {n: p.node_id for n, p in self._placed.items()}
             wanted = place(self._plans, self._nodes, current, self._weights())
-            if unreachable or wanted != current:
-                reason = "node lost" if lost else "worker died" if dead else "rebalance"
-                self._move(wanted, reason, seen, unreachable)
+            if wanted != current:
+                self._move(wanted, "rebalance", time.monotonic())
 
     def _collect_reports(self) -> set[str]:
-        """Ask every worker for its report; returns the workers that are gone."""
+        """Ask every worker for its report; returns the workers that died."""
         asked = {name: placed.handle.report.remote() for name, placed in self._placed.items()}
         ready, _ = ray.wait(list(asked.values()), num_returns=len(asked), timeout=self._settings.check_interval_s)
         ready_ids = set(ready)
@@ -323,21 +347,27 @@ class Coordinator:
             try:
                 self._placed[name].report = ray.get(reference)
                 self._placed[name].reported_at = time.monotonic()
-            except RayActorError:
+            except ActorDiedError:
                 dead.add(name)
                 log.warning("%s (%s) is gone", name, ", ".join(self._placed[name].plan.cameras))
+            except RayError as error:  # unreachable for now, or its report failed: not replaced for that
+                log.warning("%s gave no report: %s", name, error)
         return dead
 
     def _check_replicas(self) -> None:
+        """Each replica's status (it answers on threads of its own, busy or not); one that died is restarted."""
         for node_id, replicas in list(self._replicas.items()):
             alive = []
             for name, handle in replicas:
                 try:
                     self._replica_status[name] = ray.get(handle.status.remote(), timeout=CALL_TIMEOUT_S)
                     alive.append((name, handle))
-                except (RayActorError, GetTimeoutError):
+                except ActorDiedError:
                     log.warning("detector %s on node %s is gone", name, self._address(node_id))
                     self._replica_status.pop(name, None)
+                except RayError as error:
+                    log.warning("detector %s on node %s gave no status: %s", name, self._address(node_id), error)
+                    alive.append((name, handle))
             self._replicas[node_id] = alive
             if not alive and node_id in self._nodes:
                 self._start_replicas([self._nodes[node_id]])
@@ -353,9 +383,13 @@ class Coordinator:
             replicas = self._replicas.pop(node_id, [])
             current = {name: placed.node_id for name, placed in self._placed.items() if name not in on_node}
             self._move(place(self._plans, self._nodes, current, self._weights()), "drain", time.monotonic())
-            for _, handle in replicas:
-                ray.kill(handle)
+            for name, handle in replicas:
+                self._replica_status.pop(name, None)
+                ray.kill(handle, no_restart=True)
+            for spare in self._spares.pop(node_id, []):
+                ray.kill(spare, no_restart=True)
             return on_node
+
 
     def health(self) -> dict[str, CameraHealth]:
         """Each camera's health as its worker last reported; a camera whose worker is being placed, or has not
@@ -392,13 +426,19 @@ class Coordinator:
         self._shapes[camera] = shapes
         owner = self.owner_of(camera)
         if owner is not None:
-            ray.get(owner.replace_shapes.remote(camera, shapes), timeout=CALL_TIMEOUT_S)
+            try:
+                ray.get(owner.replace_shapes.remote(camera, shapes), timeout=CALL_TIMEOUT_S)
+            except RayError as error:  # kept: its next worker gets it
+                log.warning("the zone edit of %s reaches it when its worker next starts: %s", camera, error)
 
     def set_armed(self, camera: str, rule: str, armed: bool) -> None:
         """Hand an arming change to the camera's worker (a worker started later reads it from the database)."""
         owner = self.owner_of(camera)
         if owner is not None:
-            ray.get(owner.set_armed.remote(camera, rule, armed), timeout=CALL_TIMEOUT_S)
+            try:
+                ray.get(owner.set_armed.remote(camera, rule, armed), timeout=CALL_TIMEOUT_S)
+            except RayError as error:  # stored: its next worker reads it
+                log.warning("arming %s/%s reaches the camera when its worker next starts: %s", camera, rule, error)
 
     def metric_lines(self) -> list[str]:
         """Every worker's /metrics lines, labelled by worker and node, and each replica's."""
@@ -409,10 +449,10 @@ class Coordinator:
             try:
                 lines = ray.get(reference, timeout=CALL_TIMEOUT_S)
                 parts.append(({"worker": name, "node": self._address(node)}, lines))
-            except (RayActorError, GetTimeoutError):
+            except RayError:
                 continue
         return merged_metric_lines(parts, list(self._replica_status.values()),
-                                   {n: self._address(n) for n in self._replicas})
+                                   {n: self._address(n) for n in list(self._replicas)})
 
     def save_scores(self) -> None:
         for placed in list(self._placed.values()):
@@ -440,15 +480,15 @@ class Coordinator:
             for name, handle, reference in stopping:
                 try:
                     ray.get(reference, timeout=START_TIMEOUT_S)
-                except (RayActorError, GetTimeoutError) as error:
+                except RayError as error:
                     log.warning("%s did not stop cleanly: %s", name, error)
-                ray.kill(handle)
+                ray.kill(handle, no_restart=True)
             self._placed.clear()
             for spares in self._spares.values():
                 for spare in spares:
-                    ray.kill(spare)
+                    ray.kill(spare, no_restart=True)
             self._spares.clear()
             for replicas in self._replicas.values():
                 for _, handle in replicas:
-                    ray.kill(handle)
+                    ray.kill(handle, no_restart=True)
             self._replicas.clear()

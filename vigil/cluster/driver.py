@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import RayError
 
 from alerts import AlertWriter
 from alerts.arming import RuleArming
@@ -52,17 +53,18 @@ class RemoteLive:
         self._owners: dict[str, Any] = {}
 
     def next_jpeg(self, camera: str, after: int, timeout_s: float) -> tuple[int, bytes] | None:
+        """As `LiveHub.next_jpeg`; while the camera has no worker (being placed), None after `timeout_s`."""
         owner = self._owners.get(camera)
         try:
             if owner is None:
                 owner = ray.get(self._coordinator.owner_of.remote(camera), timeout=CALL_TIMEOUT_S)
-                if owner is None:
-                    return None
+            if owner is not None:
                 self._owners[camera] = owner
-            return ray.get(owner.next_jpeg.remote(camera, after, timeout_s), timeout=timeout_s + CALL_TIMEOUT_S)
-        except (RayActorError, GetTimeoutError):
+                return ray.get(owner.next_jpeg.remote(camera, after, timeout_s), timeout=timeout_s + CALL_TIMEOUT_S)
+        except RayError:
             self._owners.pop(camera, None)  # moved: ask the coordinator again next time
-            return None
+        time.sleep(timeout_s)  # a viewer's loop asks again after this, not at once
+        return None
 
     def sequence_now(self, camera: str) -> int:
         latest = self.next_jpeg(camera, 0, 0.0)
@@ -139,13 +141,13 @@ class ClusterPipeline:
     def health(self) -> Mapping[str, CameraHealth]:
         try:
             return ray.get(self.coordinator.health.remote(), timeout=CALL_TIMEOUT_S)
-        except (RayActorError, GetTimeoutError):
+        except RayError:
             return {}
 
     def zone_counts(self) -> Mapping[str, Mapping[str, int]]:
         try:
             return ray.get(self.coordinator.zone_counts.remote(), timeout=CALL_TIMEOUT_S)
-        except (RayActorError, GetTimeoutError):
+        except RayError:
             return {}
 
     def status(self) -> ClusterStatus:
@@ -154,7 +156,7 @@ class ClusterPipeline:
     def metric_lines(self) -> list[str]:
         try:
             return ray.get(self.coordinator.metric_lines.remote(), timeout=3 * CALL_TIMEOUT_S)
-        except (RayActorError, GetTimeoutError):
+        except RayError:
             return []
 
     def purge_expired(self) -> None:
@@ -166,12 +168,15 @@ class ClusterPipeline:
         self.coordinator.save_scores.remote()
 
     def finished(self) -> bool:
-        health = self.health()
+        health = self.health()  # empty when the coordinator does not answer: not finished
         return bool(health) and all(h.state in (CameraState.ENDED, CameraState.FAILED) for h in health.values())
 
     def status_lines(self) -> list[str]:
         """One line per camera, with the worker and node it runs on."""
-        status = self.status()
+        try:
+            status = self.status()
+        except RayError as error:
+            return [f"cluster: the coordinator gave no status: {error}"]
         addresses = {node.node_id: node.address for node in status.nodes}
         lines = []
         for worker in status.workers:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import ray
 import supervision as sv
 
 from detector.request_batching import RequestBatcher
 from finetune.registry import ModelRegistry
 from vigil.cluster.logs import log_like_vigil
+from vigil.cluster.remote_detector import DETECT_TIMEOUT_S
 from vigil.config import VigilConfig, check_rule_classes
 from vigil.detection import build_detector
 from vigil.model_watch import LiveModelWatcher
@@ -57,6 +59,7 @@ class DetectorReplica:
         )
         self._watcher.start()
 
+    @ray.method(concurrency_group="control")
     def describe(self) -> dict[str, object]:
         """What a camera worker needs to know of the model: its classes and how it runs."""
         detector = self._batcher.detector
@@ -64,8 +67,9 @@ class DetectorReplica:
                 "precision": detector.precision, "weights": str(detector.weights), "device": detector.device}
 
     def detect(self, images: list[np.ndarray]) -> list[sv.Detections]:
-        return self._batcher.detect(images)
+        return self._batcher.detect(images, timeout_s=DETECT_TIMEOUT_S)
 
+    @ray.method(concurrency_group="control")
     def status(self) -> ReplicaStatus:
         detector, stats = self._batcher.detector, self._batcher.stats
         return ReplicaStatus(
