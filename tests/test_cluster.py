@@ -152,7 +152,8 @@ def test_cameras_survive_a_lost_node_and_edits_reach_every_node(ray_cluster, pos
         ray_cluster.add_node(num_cpus=2)
         [handover] = wait_for(lambda: [c for c in pipeline.status().history if c.reason == "rebalance"], 90,
                               "a worker moved to the node that joined")
-        assert len(pipeline.status().nodes) == 2 and len(pipeline.status().replicas) == 2
+        wait_for(lambda: len(pipeline.status().nodes) == len(pipeline.status().replicas) == 2, 30,
+                 "the node that joined listed with its replica")
         handed = set(handover.cameras)
         wait_for(lambda: handed <= {a["camera"] for a in alerts(database) if a["started_at"] > handover.at}, 120,
                  "new alerts from the cameras handed over")
