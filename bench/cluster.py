@@ -46,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backend", default="auto", help="detector.backend (auto: OpenVINO on a CPU)")
     parser.add_argument("--models", type=Path, default=MODELS, help="the model registry (its exports are reused)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--verbose", action="store_true", help="show the actors' logs (placement, replicas)")
     parser.add_argument("--smoke", action="store_true", help="one node, briefly, to check the script runs")
     args = parser.parse_args()
     if args.smoke:
@@ -54,7 +55,8 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def config_document(folder: Path, database: str, cameras: int, args: argparse.Namespace, cpus: float) -> dict:
+def config_document(folder: Path, database: str, cameras: int, args: argparse.Namespace) -> dict:
+    """Live-paced cameras of the sample video; each simulated node (2 logical CPUs) gets one detector replica."""
     return {
         "cameras": {f"cam-{i}": {"url": str(SAMPLE_VIDEO), "detect_fps": args.detect_fps, "realtime": True,
                                  "loop": True} for i in range(cameras)},
@@ -63,7 +65,7 @@ def config_document(folder: Path, database: str, cameras: int, args: argparse.Na
         "record": {"enabled": False},
         "storage": {"database": database, "state_dir": str(folder / "state"), "media_dir": str(folder / "media")},
         "finetune": {"models_dir": str(args.models)},
-        "cluster": {"max_cameras_per_worker": args.cameras_per_node, "cpus_per_detector": cpus, "spare_workers": 1},
+        "cluster": {"max_cameras_per_worker": args.cameras_per_node, "cpus_per_detector": 2, "spare_workers": 1},
     }
 
 
@@ -96,7 +98,7 @@ def measure_rate(pipeline: Pipeline | ClusterPipeline, seconds: float) -> float:
 
 def embedded_run(folder: Path, database: str, args: argparse.Namespace) -> float:
     """The same cameras as one node has, in one process: the base the cluster's numbers are read against."""
-    document = config_document(folder, database, args.cameras_per_node, args, 2.0)
+    document = config_document(folder, database, args.cameras_per_node, args)
     del document["cluster"]
     document["storage"]["database"] = str(folder / "embedded.db")
     path = folder / "embedded.yaml"
@@ -111,14 +113,16 @@ def embedded_run(folder: Path, database: str, args: argparse.Namespace) -> float
 
 def cluster_run(folder: Path, database: str, nodes: int, args: argparse.Namespace) -> dict:
     cameras = nodes * args.cameras_per_node
-    cpus = 2.0 / nodes  # the machine's two cores, shared among the simulated nodes
+    threads = max(1, 2 // nodes)  # the machine's two cores, shared among the simulated nodes' replicas
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"cluster-{nodes}.yaml"
-    path.write_text(yaml.safe_dump(config_document(folder, database, cameras, args, cpus)))
+    document = config_document(folder, database, cameras, args)
+    document["detector"]["cpu_threads"] = threads
+    path.write_text(yaml.safe_dump(document))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
     for _ in range(nodes):
-        cluster.add_node(num_cpus=cpus)
-    ray.init(address=cluster.address, namespace="vigil", log_to_driver=False)
+        cluster.add_node(num_cpus=2)
+    ray.init(address=cluster.address, namespace="vigil", log_to_driver=args.verbose)
     started = time.monotonic()
     pipeline = ClusterPipeline(load_config(path))
     try:

@@ -77,6 +77,15 @@ class ClusterStatus:
     history: tuple[PlacementChange, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Unplaced:
+    """A worker waiting to be placed: where it ran, since when and why it must move (kept across failed starts)."""
+
+    origin: str | None
+    since: float
+    reason: str
+
+
 @dataclass(slots=True)
 class _Placed:
     plan: WorkerPlan
@@ -130,6 +139,7 @@ class Coordinator:
         """Per node, empty workers ready to take cameras."""
         self._self: Any = None
         """This actor's own handle, which workers use to ask for a replica (set at start)."""
+        self._unplaced: dict[str, _Unplaced] = {}
 
     # placement
 
@@ -215,10 +225,10 @@ class Coordinator:
         moving = [plan for plan in self._plans
                   if plan.name not in self._placed or plan.name in unreachable
                   or self._placed[plan.name].node_id != wanted.get(plan.name)]
-        origins: dict[str, str | None] = {}
         for plan in moving:
             old = self._placed.pop(plan.name, None)
-            origins[plan.name] = None if old is None else old.node_id
+            if plan.name not in self._unplaced:
+                self._unplaced[plan.name] = _Unplaced(None if old is None else old.node_id, since, reason)
             if old is None:
                 continue
             if plan.name not in unreachable:  # a hand-over: end its alerts, flush its writer
@@ -235,11 +245,14 @@ class Coordinator:
                 continue
             spares = self._spares.get(node, [])
             handle = spares.pop() if spares else self._spawn(node)
+            waiting = self._unplaced[plan.name]
+            lost_with_its_node = waiting.reason == "worker died" and waiting.origin not in self._nodes
+            why = "node lost" if lost_with_its_node else waiting.reason
             shapes = {c: self._shapes[c] for c in plan.cameras if c in self._shapes}
-            started = handle.run.remote(plan, self._config, shapes, self._start_note(reason, origins[plan.name], node),
+            started = handle.run.remote(plan, self._config, shapes, self._start_note(why, waiting.origin, node),
                                         self.replica_for(node, plan.name), self._description, self._self)
-            starting.append((plan, node, handle, shapes, started))
-        for plan, node, handle, shapes, started in starting:
+            starting.append((plan, node, handle, shapes, why, started))
+        for plan, node, handle, shapes, why, started in starting:
             try:
                 ray.get(started, timeout=START_TIMEOUT_S)
             except RayError as error:  # placed again at the next check
@@ -248,13 +261,13 @@ class Coordinator:
                 continue
             self._placed[plan.name] = _Placed(plan, node, handle)
             self._catch_up(plan, handle, shapes)
-            origin = origins[plan.name]
+            waiting = self._unplaced.pop(plan.name)
             change = PlacementChange(datetime.now(UTC), plan.name, plan.cameras,
-                                     None if origin is None else self._address(origin), self._address(node), reason,
-                                     time.monotonic() - since)
+                                     None if waiting.origin is None else self._address(waiting.origin),
+                                     self._address(node), why, time.monotonic() - waiting.since)
             self._history.append(change)
             log.info("%s (%s) placed on node %s (%s) in %.1f s", plan.name, ", ".join(plan.cameras),
-                     self._address(node), reason, change.took_s)
+                     self._address(node), why, change.took_s)
         self._keep_spares()
 
     def _catch_up(self, plan: WorkerPlan, handle: Any, given: dict[str, CameraShapes]) -> None:
