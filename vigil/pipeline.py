@@ -25,7 +25,7 @@ from detector import CameraTrackers, TrackerSettings, YoloDetector
 from detector.placement import detection_devices
 from detector.score_profile import ScoreProfile
 from finetune.registry import BASE_VERSION, ModelRegistry, ModelVersion
-from streamer import CameraReader, CameraState, Frame, HealthMonitor, ReaderSettings
+from streamer import CameraHealth, CameraReader, CameraState, Frame, HealthMonitor, ReaderSettings
 from streamer.recorder import CameraRecorder, RecorderSettings
 from streamer.stream_clock import StreamClock
 from streamer.source import is_network_url
@@ -40,7 +40,7 @@ from vigil.track_activity import TrackActivity
 
 log = logging.getLogger(__name__)
 
-_NOTIFY_DRAIN_S = 3.0
+NOTIFY_DRAIN_S = 3.0
 """At a stop, how long the sinks may take to deliver what is left; the rest waits in the outbox for the next start."""
 
 
@@ -74,6 +74,12 @@ def recorder_settings(camera: CameraConfig, record: RecordConfig, config: VigilC
         reconnect_max_s=camera.reconnect.max_s,
         reconnect_multiplier=camera.reconnect.multiplier,
     )
+
+
+def health_text(health: CameraHealth) -> str:
+    """A camera's state, rates and counts as its status line shows them."""
+    return (f"{health.state} fps in {health.fps_in:.1f} out {health.fps_out:.1f} dropped {health.dropped} "
+            f"motion-skipped {health.skipped} reconnects {health.reconnects}")
 
 
 def retention_policy(config: VigilConfig) -> RetentionPolicy:
@@ -293,7 +299,7 @@ class Pipeline:
         self.keeper.stop()
         self.clips.stop()
         self.writer.stop()
-        self.notifier.drain(timeout_s=_NOTIFY_DRAIN_S)
+        self.notifier.drain(timeout_s=NOTIFY_DRAIN_S)
         self.notifier.stop()
         self.store.close()
         stats = [batcher.stats for batcher in self.detection.batchers]
@@ -376,11 +382,7 @@ class Pipeline:
         lines = []
         for health in self.health.snapshot().values():
             mean_batch = mean_batches[self.detection.device_of[health.camera]]
-            line = (
-                f"{health.camera}: {health.state} fps in {health.fps_in:.1f} out {health.fps_out:.1f} "
-                f"dropped {health.dropped} motion-skipped {health.skipped} reconnects {health.reconnects} "
-                f"batch mean {mean_batch:.2f}"
-            )
+            line = f"{health.camera}: {health_text(health)} batch mean {mean_batch:.2f}"
             if health.state != "streaming" and health.last_error:
                 line += f" last error: {health.last_error}"
             lines.append(line)

@@ -25,12 +25,12 @@ from streamer.redaction import known_secrets
 from vigil.cluster.coordinator import CALL_TIMEOUT_S, COORDINATOR, ClusterStatus, Coordinator
 from vigil.config import ConfigError, VigilConfig
 from vigil.notifications import build_notifier, site_entities
+from vigil.pipeline import NOTIFY_DRAIN_S, health_text
 from vigil.rule_factory import build_rules, class_thresholds, site_shapes
 from vigil.stores import open_store
 
 log = logging.getLogger(__name__)
 
-_NOTIFY_DRAIN_S = 3.0
 HEAD_NODE = "node:__internal_head__"
 """The resource only Ray's head node has."""
 
@@ -132,7 +132,7 @@ class ClusterPipeline:
         finally:
             ray.kill(self.coordinator)
             self.writer.stop()
-            self.notifier.drain(timeout_s=_NOTIFY_DRAIN_S)
+            self.notifier.drain(timeout_s=NOTIFY_DRAIN_S)
             self.notifier.stop()
             self.store.close()
             if self._joined:
@@ -183,11 +183,8 @@ class ClusterPipeline:
             where = addresses.get(worker.node_id or "", "being placed")
             for camera in worker.cameras:
                 health = worker.report.health.get(camera) if worker.report is not None else None
-                line = f"{camera}: {worker.name} on {where}"
-                if health is not None:
-                    line += (f" {health.state} fps in {health.fps_in:.1f} out {health.fps_out:.1f} dropped "
-                             f"{health.dropped} motion-skipped {health.skipped} reconnects {health.reconnects}")
-                lines.append(line)
+                shown = "" if health is None else f" {health_text(health)}"
+                lines.append(f"{camera}: {worker.name} on {where}{shown}")
         return lines
 
     def dashboard_services(self) -> DashboardServices:
