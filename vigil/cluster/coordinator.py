@@ -177,11 +177,13 @@ class Coordinator:
         return {node: info.detector_replicas(self._settings.cpus_per_detector) for node, info in self._nodes.items()}
 
     def _start_replicas(self, nodes: list[NodeInfo]) -> None:
-        """Start the nodes' replicas, all at once, and wait until they serve (one that fails to start is logged)."""
+        """Start the replicas each node lacks, all at once, and wait until they serve (one that fails to start is
+        logged, and started again at a later check)."""
         started = []
         for node in nodes:
             gpu = node.gpus > 0
-            for _ in range(node.detector_replicas(self._settings.cpus_per_detector)):
+            running = len(self._replicas.get(node.node_id, []))
+            for _ in range(node.detector_replicas(self._settings.cpus_per_detector) - running):
                 self._replica_count += 1
                 name = f"detector-{self._replica_count}"
                 handle = ray.remote(concurrency_groups={"control": 2})(DetectorReplica).options(
@@ -189,7 +191,7 @@ class Coordinator:
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
                 ).remote(name, self._replica_config(gpu), "cuda:0" if gpu else "cpu", node.node_id, self._secrets)
                 started.append((node, name, handle, handle.describe.remote()))
-        ready: dict[str, list[tuple[str, Any]]] = {node.node_id: [] for node in nodes}
+        ready = {node.node_id: list(self._replicas.get(node.node_id, [])) for node in nodes}
         for node, name, handle, described in started:
             try:
                 self._description = ray.get(described, timeout=START_TIMEOUT_S)
@@ -382,8 +384,9 @@ class Coordinator:
                     log.warning("detector %s on node %s gave no status: %s", name, self._address(node_id), error)
                     alive.append((name, handle))
             self._replicas[node_id] = alive
-            if not alive and node_id in self._nodes:
-                self._start_replicas([self._nodes[node_id]])
+            info = self._nodes.get(node_id)
+            if info is not None and len(alive) < info.detector_replicas(self._settings.cpus_per_detector):
+                self._start_replicas([info])
 
     # what the driver, the dashboard and `vigil cluster status` ask
 
