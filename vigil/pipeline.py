@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,6 +81,17 @@ def health_text(health: CameraHealth) -> str:
     """A camera's state, rates and counts as its status line shows them."""
     return (f"{health.state} fps in {health.fps_in:.1f} out {health.fps_out:.1f} dropped {health.dropped} "
             f"motion-skipped {health.skipped} reconnects {health.reconnects}")
+
+
+def expired_purge(config: VigilConfig) -> list[PurgeExpired]:
+    """The writer's purge of alerts past `storage.retention_days` (none when no period is set)."""
+    days = config.storage.retention_days
+    return [] if days is None else [PurgeExpired(datetime.now(UTC) - timedelta(days=days))]
+
+
+def all_done(health: Mapping[str, CameraHealth]) -> bool:
+    """True when no camera can deliver frames any more (files ended, unreadable files)."""
+    return all(h.state in (CameraState.ENDED, CameraState.FAILED) for h in health.values())
 
 
 def retention_policy(config: VigilConfig) -> RetentionPolicy:
@@ -244,8 +256,7 @@ class Pipeline:
 
     def purge_expired(self) -> None:
         """Ask the writer to apply the retention period, when one is set."""
-        if self.config.storage.retention_days is not None:
-            self.writer.submit([PurgeExpired(datetime.now(UTC) - timedelta(days=self.config.storage.retention_days))])
+        self.writer.submit(expired_purge(self.config))
 
     def start(self) -> None:
         if self.shard is None:
@@ -374,7 +385,7 @@ class Pipeline:
 
     def finished(self) -> bool:
         """True when no camera can deliver frames any more (files ended, unreadable files)."""
-        return all(h.state in (CameraState.ENDED, CameraState.FAILED) for h in self.health.snapshot().values())
+        return all_done(self.health.snapshot())
 
     def status_lines(self) -> list[str]:
         """One line per camera: state, fps in/out, dropped, reconnects, and the mean batch size."""

@@ -71,9 +71,6 @@ class CameraWorker:
         self.pipeline.start()
         return self.node_id
 
-    def ping(self) -> str:
-        return self.node_id
-
     @property
     def _running(self) -> Pipeline:
         if self.pipeline is None:
@@ -84,7 +81,7 @@ class CameraWorker:
         writer = self._running.writer.stats()
         stats = [batcher.stats for batcher in self._running.detection.batchers]
         return WorkerReport(
-            self._running.health.snapshot(), {k: dict(v) for k, v in self._running.engine.zone_counts().items()},
+            self._running.health.snapshot(), self._running.engine.zone_counts(),
             sum(s.frames for s in stats), sum(s.batches for s in stats), sum(self._running.workers.overflowed.values()),
             writer.queued, writer.pending_in_journal,
         )

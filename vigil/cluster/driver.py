@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +16,14 @@ from alerts.arming import RuleArming
 from alerts.recordings import RecordingIndex
 from alerts.site_shapes import CameraShapes
 from alerts.users import UserStore
-from alerts.writer import PurgeExpired
 from dashboard import DashboardServices
 from dashboard.live import mjpeg_parts, notice_part
-from streamer import CameraHealth, CameraState
+from streamer import CameraHealth
 from streamer.redaction import known_secrets
 from vigil.cluster.coordinator import CALL_TIMEOUT_S, COORDINATOR, ClusterStatus, Coordinator
 from vigil.config import ConfigError, VigilConfig
 from vigil.notifications import build_notifier, site_entities
-from vigil.pipeline import NOTIFY_DRAIN_S, health_text
+from vigil.pipeline import NOTIFY_DRAIN_S, all_done, expired_purge, health_text
 from vigil.rule_factory import build_rules, class_thresholds, site_shapes
 from vigil.stores import open_store
 
@@ -160,8 +158,7 @@ class ClusterPipeline:
             return []
 
     def purge_expired(self) -> None:
-        if self.config.storage.retention_days is not None:
-            self.writer.submit([PurgeExpired(datetime.now(UTC) - timedelta(days=self.config.storage.retention_days))])
+        self.writer.submit(expired_purge(self.config))
 
     def save_scores(self) -> None:
         """Each worker saves its cameras' score profile in its own state folder."""
@@ -169,7 +166,7 @@ class ClusterPipeline:
 
     def finished(self) -> bool:
         health = self.health()  # empty when the coordinator does not answer: not finished
-        return bool(health) and all(h.state in (CameraState.ENDED, CameraState.FAILED) for h in health.values())
+        return bool(health) and all_done(health)
 
     def status_lines(self) -> list[str]:
         """One line per camera, with the worker and node it runs on."""
