@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    JSON,
     String,
     Text,
     TypeDecorator,
@@ -158,6 +159,10 @@ class TrainingJobRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pid_started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     """When the process `pid` started (seconds since the epoch): tells it from a later one given the same pid."""
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """The machine the process runs on (a cluster node for a job run as a Ray task)."""
+    alive_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the job's process last showed it was alive: how a job on another machine is known to be dead."""
     spec: Mapped[dict[str, Any]] = mapped_column(JSONObject)
     progress: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
     result: Mapped[dict[str, Any]] = mapped_column(JSONObject, server_default="{}")
@@ -248,3 +253,31 @@ class RuleArmingRow(Base):
     armed: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+LIVE_MODEL_ROW = 1
+"""The id of the one row of `live_model`."""
+
+
+class LiveModelRow(Base):
+    """The model registry's live pointer (one row): the version detectors run and those it replaced, newest last."""
+
+    __tablename__ = "live_model"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    live: Mapped[str] = mapped_column(String(32))
+    previous: Mapped[list[str]] = mapped_column(JSON)
+    """What `rollback` goes back to, last first."""
+
+
+class ModelPromotionRow(Base):
+    """One change of the live pointer: a promotion or a rollback, when, from and to what, and why."""
+
+    __tablename__ = "model_promotions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String(16))
+    from_version: Mapped[str] = mapped_column(String(32))
+    to_version: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -18,6 +18,7 @@ import os
 import platform
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,10 @@ from finetune.dataset import SiteDataset, yolo_box
 from finetune.evaluation import HeldOutFrame, ModelEvaluation, comparison_table, evaluate
 from finetune.importers import import_cvat_video
 from finetune.pseudo_labels import PseudoLabeler
-from finetune.registry import ModelRegistry
 from finetune.training_job import run_training_job
 from vigil.config import VigilConfig
 from vigil.finetune_service import job_spec
+from vigil.stores import open_store, site_registry
 
 SAMPLE_VIDEO = Path(__file__).resolve().parents[1] / "data" / "samples" / "vtest.avi"
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
@@ -210,10 +211,11 @@ def run_case(case: Case, args: argparse.Namespace, labeler: PseudoLabeler, unsee
                                    f"pseudo-labels {summary['pseudo_labels']}")
         spec = job_spec(config, "site", promote=True, feedback=False, epochs=args.epochs, imgsz=args.imgsz,
                         freeze=args.freeze)
-        result = run_training_job(spec, 0, reporter)
+        result = run_training_job(spec, 0, reporter, config.storage.database)
         wall_s = time.monotonic() - reporter.started
-        registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
-        models = {"candidate": registry.get(result["version"]).weights, "default": DEFAULT_MODEL}
+        with closing(open_store(config)) as store:
+            models = {"candidate": site_registry(config, store).get(result["version"]).weights,
+                      "default": DEFAULT_MODEL}
         reference_s = None
         if args.reference:
             models["reference"], reference_s = reference_recipe(dataset, root, args)

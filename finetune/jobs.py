@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from alerts.store import is_database_url
@@ -40,6 +44,11 @@ class JobStatus(StrEnum):
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 QUEUED_GRACE_S = 60.0
 """A queued job whose worker was never recorded (its launcher died between the two) is failed after this long."""
+THIS_HOST = socket.gethostname()
+HEARTBEAT_S = 10.0
+"""How often a running job's process records that it is alive."""
+HEARTBEAT_TIMEOUT_S = 60.0
+"""A job running on another machine (a cluster node) whose process was not heard from for this long is dead."""
 
 
 class JobNotFound(LookupError):
@@ -103,12 +112,16 @@ def _job(row: TrainingJobRow) -> TrainingJob:
 
 
 def _process(row: TrainingJobRow) -> ProcessIdentity | None:
-    if row.pid is None or row.pid_started_at is None:  # not started, or recorded before start times were
-        return None
+    """The job's process if it is one of this machine's."""
+    if row.pid is None or row.pid_started_at is None or row.host not in (None, THIS_HOST):
+        return None  # not started, recorded before start times were, or on another machine
     return ProcessIdentity(row.pid, row.pid_started_at)
 
 
-def _alive(row: TrainingJobRow) -> bool:
+def _alive(row: TrainingJobRow, now: datetime) -> bool:
+    """Its process still runs: looked up by pid on this machine, judged by its heartbeat on another."""
+    if row.host not in (None, THIS_HOST):
+        return row.alive_at is not None and (now - row.alive_at).total_seconds() < HEARTBEAT_TIMEOUT_S
     process = _process(row)
     return process is not None and process.alive()
 
@@ -166,7 +179,15 @@ class JobStore:
                 update(TrainingJobRow)
                 .where(TrainingJobRow.id == job_id, TrainingJobRow.status == JobStatus.QUEUED)
                 .values(status=JobStatus.RUNNING, pid=process.pid, pid_started_at=process.started_at,
-                        started_at=datetime.now(UTC))
+                        host=THIS_HOST, started_at=datetime.now(UTC), alive_at=datetime.now(UTC))
+            ).rowcount)
+
+    def beat(self, job_id: int) -> bool:
+        """Record that the running job's process is alive; False once the job is no longer running (cancelled)."""
+        with Session(self.engine) as session, session.begin():
+            return bool(session.execute(
+                update(TrainingJobRow).where(TrainingJobRow.id == job_id, TrainingJobRow.status == JobStatus.RUNNING)
+                .values(alive_at=datetime.now(UTC))
             ).rowcount)
 
     def set_progress(self, job_id: int, progress: dict[str, Any]) -> None:
@@ -201,18 +222,19 @@ class JobStore:
         with Session(self.engine) as session, session.begin():
             session.execute(
                 update(TrainingJobRow).where(TrainingJobRow.id == job_id, TrainingJobRow.pid.is_(None))
-                .values(pid=process.pid, pid_started_at=process.started_at)
+                .values(pid=process.pid, pid_started_at=process.started_at, host=THIS_HOST)
             )
 
     def reap_dead(self) -> int:
-        """Fail queued or running jobs whose process is gone (killed, machine restarted, pid reused), and queued
-        ones no process took up within QUEUED_GRACE_S (their launcher died); returns how many."""
+        """Fail queued or running jobs whose process is gone (killed, machine restarted, pid reused, or silent for
+        HEARTBEAT_TIMEOUT_S on another machine), and queued ones no process took up within QUEUED_GRACE_S (their
+        launcher died); returns how many."""
         now = datetime.now(UTC)
         with Session(self.engine) as session:
             active = session.scalars(
                 select(TrainingJobRow).where(TrainingJobRow.status.in_([str(s) for s in ACTIVE]))
             ).all()
-            dead = [row.id for row in active if not _alive(row) and (
+            dead = [row.id for row in active if not _alive(row, now) and (
                 row.status == JobStatus.RUNNING or row.pid is not None
                 or (now - row.created_at).total_seconds() > QUEUED_GRACE_S
             )]
@@ -227,6 +249,40 @@ class JobStore:
                 .order_by(TrainingJobRow.id.desc()).limit(1)
             ).first()
             return None if row is None else _job(row)
+
+
+class JobHeartbeat(threading.Thread):
+    """While its job runs (`with JobHeartbeat(store, job_id):`), records every HEARTBEAT_S that the process is
+    alive; a job cancelled from a machine that cannot signal its process is stopped here, as Ctrl-C would."""
+
+    def __init__(self, store: JobStore, job_id: int, stop: Callable[[], None] = _thread.interrupt_main,
+                 interval_s: float = HEARTBEAT_S) -> None:
+        super().__init__(name=f"job-{job_id}-heartbeat", daemon=True)
+        self._store = store
+        self._job_id = job_id
+        self._stop_job = stop
+        self._interval_s = interval_s
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self._interval_s):
+            try:
+                running = self._store.beat(self._job_id)
+            except SQLAlchemyError as error:  # the database is away a moment: the job goes on, and beats again
+                log.warning("job %d: could not record that it is alive: %s", self._job_id, error)
+                continue
+            if not running:
+                log.info("job %d is no longer running in the database (cancelled): stopping it", self._job_id)
+                self._stop_job()
+                return
+
+    def __enter__(self) -> JobHeartbeat:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self.join()
 
 
 class ProgressReporter:
@@ -280,14 +336,66 @@ DATABASE_VARIABLE = "VIGIL_DATABASE"
 """How a worker is told a database URL: in its environment, where `ps` does not show the password."""
 
 
-class JobRunner:
-    """Starts each job as `python -m finetune.worker DATABASE JOB` (DATABASE `-` when it is a URL, given in
-    $VIGIL_DATABASE) and keeps track of its own children."""
+class JobLauncher(Protocol):
+    """Starts the process that runs a recorded job, and stops the ones it started."""
 
-    def __init__(self, database: str | Path, store: JobStore) -> None:
+    def launch(self, job_id: int, log_file: Path) -> int | None:
+        """Start running job `job_id`, its output in `log_file`; its pid when it runs on this machine."""
+
+    def wait(self, job_id: int, timeout: float | None = None) -> int | None:
+        """Wait for one of its jobs to end; its exit status, or None on timeout."""
+
+    def stop(self, job_id: int) -> bool:
+        """Stop one of its jobs; False if it did not start that job."""
+
+    def running(self) -> list[int]:
+        """The jobs it started that still run."""
+
+
+class ChildProcessLauncher:
+    """Runs each job as `python -m finetune.worker DATABASE JOB` on this machine (DATABASE `-` when it is a URL,
+    given in $VIGIL_DATABASE)."""
+
+    def __init__(self, database: str | Path) -> None:
         self.database = str(database)
-        self.store = store
         self._children: dict[int, subprocess.Popen] = {}
+
+    def launch(self, job_id: int, log_file: Path) -> int | None:
+        with open(log_file, "ab") as output:
+            url = is_database_url(self.database)
+            child = subprocess.Popen(
+                [sys.executable, "-m", "finetune.worker", "-" if url else self.database, str(job_id)],
+                stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=Path(__file__).resolve().parents[1],
+                env={**os.environ, DATABASE_VARIABLE: self.database} if url else None,
+            )
+        self._children[job_id] = child
+        return child.pid
+
+    def wait(self, job_id: int, timeout: float | None = None) -> int | None:
+        try:
+            return self._children[job_id].wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, job_id: int) -> bool:
+        child = self._children.get(job_id)
+        if child is None:
+            return False
+        child.terminate()
+        child.wait(timeout=30)
+        return True
+
+    def running(self) -> list[int]:
+        return [job_id for job_id, child in self._children.items() if child.poll() is None]
+
+
+class JobRunner:
+    """Records each job and has `launcher` run it; cancels any process's job."""
+
+    def __init__(self, store: JobStore, launcher: JobLauncher) -> None:
+        self.store = store
+        self.launcher = launcher
 
     def start(self, dataset: str, spec: dict[str, Any], requested_by: str, log_dir: Path) -> int:
         """Record and launch a job; raises JobBusy while another is queued or running."""
@@ -295,49 +403,36 @@ class JobRunner:
         job_id = self.store.create(dataset, spec, requested_by)
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
-            with open(log_dir / f"job-{job_id}.log", "ab") as output:
-                url = is_database_url(self.database)
-                child = subprocess.Popen(
-                    [sys.executable, "-m", "finetune.worker", "-" if url else self.database, str(job_id)],
-                    stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd=Path(__file__).resolve().parents[1],
-                    env={**os.environ, DATABASE_VARIABLE: self.database} if url else None,
-                )
+            pid = self.launcher.launch(job_id, log_dir / f"job-{job_id}.log")
         except OSError as error:  # a queued job nobody runs would block every later one
             self.store.finish(job_id, JobStatus.FAILED, error=f"could not start the training process: {error}")
             raise
-        self.store.launched(job_id, child.pid)
-        self._children[job_id] = child
-        log.info("fine-tuning job %d started for dataset %s by %s (pid %d)", job_id, dataset, requested_by, child.pid)
+        if pid is not None:
+            self.store.launched(job_id, pid)
+        log.info("fine-tuning job %d started for dataset %s by %s%s", job_id, dataset, requested_by,
+                 "" if pid is None else f" (pid {pid})")
         return job_id
 
     def wait(self, job_id: int, timeout: float | None = None) -> int | None:
         """Wait for one of this runner's jobs to exit; its exit status, or None on timeout."""
-        try:
-            return self._children[job_id].wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        return self.launcher.wait(job_id, timeout)
 
     def cancel(self, job_id: int, actor: str) -> None:
         """Stop a queued or running job (any process's) and record it as cancelled.
 
-        Another process's job is signalled only if its recorded process is still the one running at that pid.
+        Another process's job on this machine is signalled only if its recorded process is still the one running
+        at that pid; one on another machine stops itself at its next heartbeat.
         """
         job = self.store.get(job_id)
         if job.status not in ACTIVE:
             return
         self.store.finish(job_id, JobStatus.CANCELLED, error=f"cancelled by {actor}")
-        child = self._children.get(job_id)
-        if child is not None:
-            child.terminate()
-            child.wait(timeout=30)
-        elif job.process is not None and not job.process.terminate():
+        if not self.launcher.stop(job_id) and job.process is not None and not job.process.terminate():
             log.warning("fine-tuning job %d: its process %d had already exited; nothing to stop", job_id,
                         job.process.pid)
         log.info("fine-tuning job %d cancelled by %s", job_id, actor)
 
     def stop(self) -> None:
         """Cancel the jobs this runner started that are still running."""
-        for job_id, child in list(self._children.items()):
-            if child.poll() is None:
-                self.cancel(job_id, "shutdown")
+        for job_id in self.launcher.running():
+            self.cancel(job_id, "shutdown")

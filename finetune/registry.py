@@ -3,16 +3,17 @@
     data/models/
         v0001/weights.pt, v0001/meta.json, v0001/exports/   (OpenVINO/ONNX/TensorRT exports)
         exports/      exports of `base`
-        live.json     {"live": "v0002", "previous": ["base", "v0001"], "log": [...]}
 
-`base` is the model named by `detector.model` in the config. Promotion and
-rollback rewrite live.json atomically (write, fsync, rename) under a file lock.
+`base` is the model named by `detector.model` in the config. The live pointer, the versions it replaced and
+the log of promotions and rollbacks are rows in the site's database (`live_model`, `model_promotions`), so every
+process and every machine of a cluster reads and changes one pointer: each change is one transaction that holds
+the pointer row's lock. A folder's `live.json` from before is taken into the database once.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,8 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from alerts.tables import LIVE_MODEL_ROW, LiveModelRow, ModelPromotionRow
+
+log = logging.getLogger(__name__)
+
 BASE_VERSION = "base"
 _VERSION = re.compile(r"v(\d{4,})")
+_FOLDER_STATE = "live.json"
+"""Where the live pointer was kept before it moved into the database."""
 
 
 class RegistryError(ValueError):
@@ -57,37 +67,54 @@ class Promotion:
 
 
 class ModelRegistry:
-    """Versions under `root`; `base_model` is the configured model that version `base` stands for.
+    """Versions under `root`, the live pointer in `engine`'s database; `base_model` is what version `base` stands
+    for.
 
     Example:
-        >>> registry = ModelRegistry("data/models", base_model="default")  # doctest: +SKIP
+        >>> registry = ModelRegistry("data/models", "default", store.engine)  # doctest: +SKIP
         >>> registry.promote("v0002"); registry.rollback()  # doctest: +SKIP
     """
 
-    def __init__(self, root: str | Path, base_model: str) -> None:
+    def __init__(self, root: str | Path, base_model: str, engine: Engine) -> None:
         self.root = Path(root)
         self.base = ModelVersion(BASE_VERSION, base_model)
+        self._engine = engine
+        self._take_in_folder_state()
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+    def _locked(self) -> Iterator[tuple[Session, LiveModelRow]]:
+        """One transaction holding the pointer row's write lock: one change at a time, from any machine."""
+        with Session(self._engine) as session, session.begin():
+            # An update first: SQLite then holds its write lock, PostgreSQL the row's, before anything is read.
+            session.execute(update(LiveModelRow).where(LiveModelRow.id == LIVE_MODEL_ROW)
+                            .values(live=LiveModelRow.live))
+            yield session, session.get_one(LiveModelRow, LIVE_MODEL_ROW)
 
-    def _state(self) -> dict[str, Any]:
-        path = self.root / "live.json"
+    def _pointer(self) -> tuple[str, list[str]]:
+        with Session(self._engine) as session:
+            row = session.get_one(LiveModelRow, LIVE_MODEL_ROW)
+            return row.live, list(row.previous)
+
+    def _take_in_folder_state(self) -> None:
+        """A `live.json` the folder kept before becomes the database's pointer and log, if those are untouched."""
+        path = self.root / _FOLDER_STATE
         if not path.is_file():
-            return {"live": BASE_VERSION, "previous": [], "log": []}
-        return json.loads(path.read_text())
-
-    def _write_state(self, state: dict[str, Any]) -> None:
-        temporary = self.root / "live.json.tmp"
-        with open(temporary, "w") as file:
-            json.dump(state, file, indent=1)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.root / "live.json")
+            return
+        with self._locked() as (session, row):
+            if not path.is_file():  # another process took it in while this one waited for the lock
+                return
+            state = json.loads(path.read_text())
+            untouched = row.live == BASE_VERSION and not session.scalar(select(func.count(ModelPromotionRow.id)))
+            if untouched:
+                row.live, row.previous = state["live"], list(state["previous"])
+                session.add_all(_promotion_row(entry) for entry in state.get("log", []))
+            live = row.live
+            kept = path.with_name(f"{_FOLDER_STATE}.imported")
+            os.replace(path, kept)
+        if untouched:
+            log.info("model registry: the live pointer (%s) moved from %s into the database", live, kept)
+        else:
+            log.warning("model registry: %s was left aside; the database already has a live pointer (%s)", kept, live)
 
     def exports_dir(self, version: ModelVersion) -> Path:
         """Where backend exports of `version` are cached: inside its folder; `exports/` for base."""
@@ -115,7 +142,7 @@ class ModelRegistry:
 
     def live(self) -> ModelVersion:
         """The version the pipeline should run; RegistryError if its folder has gone."""
-        version = self._state()["live"]
+        version, _ = self._pointer()
         try:
             return self.get(version)
         except RegistryError:
@@ -126,16 +153,20 @@ class ModelRegistry:
 
     def rollback_target(self) -> str | None:
         """The version `rollback` would make live, if any."""
-        previous = self._state()["previous"]
+        _, previous = self._pointer()
         return previous[-1] if previous else None
 
     def history(self) -> list[dict[str, Any]]:
         """Promotions and rollbacks, oldest first."""
-        return list(self._state()["log"])
+        with Session(self._engine) as session:
+            rows = session.scalars(select(ModelPromotionRow).order_by(ModelPromotionRow.id))
+            return [{"at": row.at.isoformat(timespec="seconds"), "action": row.action, "from": row.from_version,
+                     "to": row.to_version, "reason": row.reason} for row in rows]
 
     def add(self, weights: Path, **meta: Any) -> ModelVersion:
         """Register trained weights as the next version (not live); the folder appears complete or not at all."""
         with self._locked():
+            self.root.mkdir(parents=True, exist_ok=True)
             numbers = [int(p.name[1:]) for p in self.root.glob("v*") if _VERSION.fullmatch(p.name)]
             version = f"v{max(numbers, default=0) + 1:04d}"
             staging = self.root / f".{version}.tmp"
@@ -150,29 +181,31 @@ class ModelRegistry:
     def promote(self, version: str, reason: str = "") -> Promotion:
         """Make `version` live; the one it replaces is remembered for rollback."""
         self.get(version)
-        with self._locked():
-            state = self._state()
-            previous = state["live"]
+        with self._locked() as (session, row):
+            previous = row.live
             if previous == version:
                 raise RegistryError(f"{version} is already live")
-            state["previous"].append(previous)
-            state["live"] = version
-            state["log"].append(_log_entry("promote", previous, version, reason))
-            self._write_state(state)
+            row.previous, row.live = [*row.previous, previous], version
+            session.add(_change("promote", previous, version, reason))
         return Promotion(previous, version)
 
     def rollback(self, reason: str = "") -> Promotion:
         """Make the previously live version live again."""
-        with self._locked():
-            state = self._state()
-            if not state["previous"]:
-                raise RegistryError(f"nothing to roll back to: {state['live']} is the first live model")
-            previous = state["live"]
-            state["live"] = state["previous"].pop()
-            state["log"].append(_log_entry("rollback", previous, state["live"], reason))
-            self._write_state(state)
-        return Promotion(previous, state["live"])
+        with self._locked() as (session, row):
+            if not row.previous:
+                raise RegistryError(f"nothing to roll back to: {row.live} is the first live model")
+            change = Promotion(row.live, row.previous[-1])
+            row.live, row.previous = change.live, row.previous[:-1]
+            session.add(_change("rollback", change.previous, change.live, reason))
+        return change
 
 
-def _log_entry(action: str, before: str, after: str, reason: str) -> dict[str, str]:
-    return {"at": datetime.now(UTC).isoformat(timespec="seconds"), "action": action, "from": before, "to": after, "reason": reason}
+def _change(action: str, before: str, after: str, reason: str) -> ModelPromotionRow:
+    return ModelPromotionRow(at=datetime.now(UTC), action=action, from_version=before, to_version=after,
+                             reason=reason)
+
+
+def _promotion_row(entry: dict[str, str]) -> ModelPromotionRow:
+    """A log entry of a folder's `live.json`."""
+    return ModelPromotionRow(at=datetime.fromisoformat(entry["at"]), action=entry["action"],
+                             from_version=entry["from"], to_version=entry["to"], reason=entry.get("reason", ""))

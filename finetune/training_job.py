@@ -109,31 +109,31 @@ def live_model_labeler(spec: JobSpec, weights: str) -> PseudoLabeler:
     )
 
 
-def take_in_feedback(spec: JobSpec, feedback: FeedbackSettings, weights: str, database: str) -> FeedbackSummary:
-    store = AlertStore(database, media_dir=feedback.media_dir)
+def take_in_feedback(spec: JobSpec, store: AlertStore, weights: str) -> FeedbackSummary:
+    labeler = live_model_labeler(spec, weights)
+    dataset = SiteDataset.open_or_create(spec.datasets_dir, spec.dataset, labeler.detector.class_names)
+    return import_feedback(store, dataset, labeler)
+
+
+def run_training_job(spec: JobSpec, job_id: int, reporter: ProgressReporter, database: str) -> dict[str, Any]:
+    """Run the job; returns its result (evaluation rows, gate decision, candidate version, promotion).
+
+    `database` holds the live-model pointer, and the alerts whose review is taken in when the spec asks for it."""
+    store = AlertStore(database, media_dir=None if spec.feedback is None else spec.feedback.media_dir)
     try:
-        labeler = live_model_labeler(spec, weights)
-        dataset = SiteDataset.open_or_create(spec.datasets_dir, spec.dataset, labeler.detector.class_names)
-        return import_feedback(store, dataset, labeler)
+        return _run(spec, job_id, reporter, store)
     finally:
         store.close()
 
 
-def run_training_job(
-    spec: JobSpec, job_id: int, reporter: ProgressReporter, database: str | None = None
-) -> dict[str, Any]:
-    """Run the job; returns its result (evaluation rows, gate decision, candidate version, promotion).
-
-    `database` holds the alerts whose review is taken in, when the spec asks for feedback."""
+def _run(spec: JobSpec, job_id: int, reporter: ProgressReporter, store: AlertStore) -> dict[str, Any]:
     started = time.monotonic()
-    registry = ModelRegistry(spec.models_dir, spec.base_model)
+    registry = ModelRegistry(spec.models_dir, spec.base_model, store.engine)
     parent = registry.live()
     run_dir = Path(spec.runs_dir) / f"job-{job_id}"
     if spec.feedback is not None:
-        if database is None:
-            raise ValueError("the job takes in feedback: give the database its alerts are in")
         reporter.stage("feedback", "taking in reviewed alerts")
-        log.info("feedback: %s", take_in_feedback(spec, spec.feedback, parent.weights, database))
+        log.info("feedback: %s", take_in_feedback(spec, store, parent.weights))
     dataset = SiteDataset.open(spec.datasets_dir, spec.dataset)
     reporter.stage("preparing", f"splitting {spec.dataset}")
     taught_by_frame = dataset.taught_classes()

@@ -236,4 +236,4 @@ def test_a_0001_database_keeps_its_rows_through_the_upgrade(tmp_path) -> None:
     assert [a.action for a in store.actions(old.id)] == ["resolved"]
     store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0009",)]

@@ -1,10 +1,12 @@
 """Vigil on a real Ray cluster (a head and two worker nodes on this machine) with a real PostgreSQL server: six file
 cameras placed in workers, one detector replica per node, alerts in PostgreSQL with snapshots in the shared media
-folder; a node killed and its cameras re-placed; a node that joins taking its share; a zone edit and a model
-promotion reaching every node."""
+folder; fine-tuning as a Ray task on a worker node; a node killed and its cameras re-placed; a node that joins
+taking its share; a zone edit and the promotion of the fine-tuned model reaching every node."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -19,8 +21,14 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from alerts.site_shapes import CameraShapes
+from bench.site_scene import PACKAGE_CLASS, package_scene, write_labelled_clip
+from finetune.dataset import SiteDataset
+from finetune.importers import import_cvat_video
+from finetune.jobs import JobStatus
 from tests.conftest import TEST_IMGSZ
-from vigil.config import load_config
+from vigil.config import VigilConfig, load_config
+from vigil.finetune_service import SiteFinetuning
+from vigil.stores import open_store, site_registry
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
@@ -38,8 +46,9 @@ def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
     return found
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
+    """A head without CPUs and two worker nodes; shared by this module's tests (the first kills and adds nodes)."""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
@@ -61,9 +70,20 @@ def cluster_config(video: Path, shared: Path, database: str) -> dict:
         "record": {"enabled": False},
         "storage": {"database": database, "state_dir": str(shared / "state"), "media_dir": str(shared / "media"),
                     "recordings_dir": str(shared / "recordings")},
-        "finetune": {"models_dir": str(shared / "models")},
+        "finetune": {"models_dir": str(shared / "models"), "datasets_dir": str(shared / "datasets"),
+                     "runs_dir": str(shared / "runs"), "epochs": 1, "imgsz": 160, "batch": 4, "device": "cpu"},
         "cluster": {"max_cameras_per_worker": 2, "cpus_per_detector": 2, "spare_workers": 2},
     }
+
+
+def labelled_clip(video: Path, config: VigilConfig) -> None:
+    """A short clip with a package labelled in every frame, imported into the shared `site` dataset."""
+    clip = Path(config.finetune.runs_dir) / "clip"
+    clip.mkdir(parents=True)
+    frames = list(package_scene(video, every=10, start_s=0, end_s=16, seed=3))
+    write_labelled_clip(frames, clip / "clip.mp4", clip / "clip.xml", fps=1)
+    dataset = SiteDataset.open_or_create(config.finetune.datasets_dir, "site", ["person", "fallen_person"])
+    import_cvat_video(dataset, clip / "clip.mp4", clip / "clip.xml", add_classes=[PACKAGE_CLASS], max_bytes=1 << 30)
 
 
 def alerts(database: str) -> list[dict]:
@@ -84,14 +104,14 @@ def alerts(database: str) -> list[dict]:
 def test_cameras_survive_a_lost_node_and_edits_reach_every_node(ray_cluster, postgres, sample_video,
                                                                  tmp_path) -> None:
     from detector.weights import resolve_weights
-    from finetune.registry import ModelRegistry
     from vigil.cluster.driver import ClusterPipeline
 
     database = postgres.database()
     shared = tmp_path / "shared"  # what every node mounts
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(cluster_config(sample_video, shared, database)))
-    pipeline = ClusterPipeline(load_config(config_file))
+    config = load_config(config_file)
+    pipeline = ClusterPipeline(config)
     pipeline.start()
     try:
         status = pipeline.status()
@@ -107,10 +127,10 @@ def test_cameras_survive_a_lost_node_and_edits_reach_every_node(ray_cluster, pos
             assert (shared / "media" / alert["snapshot_path"]).is_file()
 
         # A model promotion and a zone edit reach every node without a restart.
-        registry = ModelRegistry(shared / "models", "default")
-        candidate = registry.add(Path(resolve_weights("default")), parent="base")  # the same weights, a new version
-        registry.promote(candidate.version, "cluster test")
-        wait_for(lambda: {r.model for r in pipeline.status().replicas} == {candidate.version}, 60,
+        registry = site_registry(config, pipeline.store)
+        candidate = registry.add(Path(resolve_weights("default")), parent="base").version  # the same weights
+        registry.promote(candidate, "cluster test")
+        wait_for(lambda: {r.model for r in pipeline.status().replicas} == {candidate}, 60,
                  "every replica serving the promoted model")
         shown = subprocess.run([sys.executable, "-m", "vigil", "cluster", "status", "-c", str(config_file),
                                 "--address", ray_cluster.address], capture_output=True, text=True, timeout=120)
@@ -118,7 +138,7 @@ def test_cameras_survive_a_lost_node_and_edits_reach_every_node(ray_cluster, pos
         for worker in status.workers:
             assert f"{worker.name} on " in shown.stdout and ", ".join(worker.cameras) in shown.stdout
         assert "nodes (2):" in shown.stdout and "detector replicas (2):" in shown.stdout, shown.stdout
-        assert f"model {candidate.version}" in shown.stdout
+        assert f"model {candidate}" in shown.stdout
         driver_node = ray.get_runtime_context().get_node_id()
         victim = next(node for node in ray_cluster.worker_nodes if node.node_id != driver_node)
         moving = {c for w in pipeline.status().workers if w.node_id == victim.node_id for c in w.cameras}
@@ -182,3 +202,31 @@ def test_cameras_survive_a_lost_node_and_edits_reach_every_node(ray_cluster, pos
     for alert in stored:  # a hand-over ends its alerts itself: no one had to close them
         if alert["id"] in handed_open:
             assert alert["ended_at"] <= handover.at and not alert["notes"], alert
+
+
+@pytest.mark.timeout(300)
+def test_fine_tuning_runs_as_a_ray_task_on_a_worker_node_and_registers_its_candidate(ray_cluster, postgres,
+                                                                                    sample_video, tmp_path) -> None:
+    from vigil.cluster.training import RayJobLauncher
+
+    shared = tmp_path / "shared"
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(cluster_config(sample_video, shared, postgres.database())))
+    config = load_config(config_file)
+    labelled_clip(sample_video, config)
+    store = open_store(config)
+    finetuning = SiteFinetuning(config, store, RayJobLauncher(config.storage.database))
+    try:
+        job_id = finetuning.start("site", feedback=False, requested_by="cluster test", promote=False)
+        assert finetuning.runner.wait(job_id, timeout=240) == 0
+    finally:
+        finetuning.stop()
+    job = finetuning.jobs.get(job_id)
+    assert job.status == JobStatus.SUCCEEDED and job.process.pid != os.getpid(), job.error
+    ran_on = re.search(r"runs as a Ray task on node (\w+)", (shared / "runs" / f"job-{job_id}.log").read_text())
+    worker_nodes = {node.node_id for node in ray_cluster.worker_nodes}
+    assert ran_on and ran_on[1] in worker_nodes, "on a worker node (the head has no CPUs to give it)"
+    candidate = finetuning.registry.get(job.result["version"])
+    assert candidate.classes == ["person", "fallen_person", PACKAGE_CLASS] and Path(candidate.weights).is_file()
+    assert finetuning.registry.live().version == "base", "registered, not promoted: the job was asked not to"
+    store.close()

@@ -27,6 +27,7 @@ from vigil.cli import main
 from vigil.config import ScheduleConfig, load_config
 from vigil.finetune_service import SiteFinetuning
 from vigil.retraining import RetrainingSchedule
+from vigil.stores import site_registry
 
 pytestmark = pytest.mark.slow
 EPOCHS = 2
@@ -45,7 +46,7 @@ class Site:
 
     def registry(self) -> ModelRegistry:
         config = load_config(self.config)
-        return ModelRegistry(config.finetune.models_dir, config.detector.model)
+        return site_registry(config, AlertStore(config.storage.database))
 
     def dataset(self) -> SiteDataset:
         return SiteDataset.open(self.folder / "data" / "datasets", "site")

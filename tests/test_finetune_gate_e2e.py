@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from ultralytics.utils.patches import torch_load
 
+from alerts import AlertStore
 from bench.site_scene import PACKAGE_CLASS, package_scene, write_labelled_clip
 from finetune.dataset import SiteDataset
 from finetune.importers import import_cvat_video
-from finetune.registry import ModelRegistry
 from finetune.jobs import TAUGHT_AP50
+from finetune.registry import ModelRegistry
 from finetune.training_job import live_model_labeler, run_training_job
 from vigil.config import VigilConfig
 from vigil.finetune_service import job_spec
+from vigil.stores import site_registry
 
 pytestmark = pytest.mark.slow
 EPOCHS = 3
@@ -58,8 +60,8 @@ def _train(folder: Path, clip: tuple[Path, Path], *, people_labelled: bool) -> T
     dataset = SiteDataset.open_or_create(config.finetune.datasets_dir, "site", labeler.detector.class_names)
     import_cvat_video(dataset, *clip, add_classes=[PACKAGE_CLASS], labeler=labeler if people_labelled else None,
                       max_bytes=1 << 30)
-    result = run_training_job(spec, 1, _Quiet())
-    return Trained(result, ModelRegistry(config.finetune.models_dir, config.detector.model))
+    result = run_training_job(spec, 1, _Quiet(), config.storage.database)
+    return Trained(result, site_registry(config, AlertStore(config.storage.database)))
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,21 @@ import os
 import signal
 import subprocess
 import threading
+from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
 
 from alerts import AlertStore
-from finetune.jobs import JobBusy, JobRunner, JobStatus, JobStore
+from finetune.jobs import (
+    HEARTBEAT_TIMEOUT_S,
+    ChildProcessLauncher,
+    JobBusy,
+    JobHeartbeat,
+    JobRunner,
+    JobStatus,
+    JobStore,
+)
 from finetune.process_identity import ProcessIdentity
 
 
@@ -60,7 +69,8 @@ def _running_as(store: AlertStore, jobs: JobStore, pid: int, started_earlier_s: 
 def test_cancel_leaves_alone_a_process_that_reused_the_jobs_pid(tmp_path, store, stranger, signals) -> None:
     jobs = JobStore(store.engine)
     job_id = _running_as(store, jobs, stranger.pid, started_earlier_s=100)
-    JobRunner(tmp_path / "vigil.db", jobs).cancel(job_id, "admin")  # not this runner's child: it goes by the pid
+    # Not this runner's child: it goes by the pid.
+    JobRunner(jobs, ChildProcessLauncher(tmp_path / "vigil.db")).cancel(job_id, "admin")
     assert signals == [] and stranger.poll() is None
     job = jobs.get(job_id)
     assert (job.status, job.error) == (JobStatus.CANCELLED, "cancelled by admin")
@@ -70,7 +80,7 @@ def test_cancel_stops_the_jobs_own_process_in_another_runner(tmp_path, store, st
     jobs = JobStore(store.engine)
     job_id = _running_as(store, jobs, stranger.pid)
     assert jobs.get(job_id).process == ProcessIdentity.of(stranger.pid)
-    JobRunner(tmp_path / "vigil.db", jobs).cancel(job_id, "admin")
+    JobRunner(jobs, ChildProcessLauncher(tmp_path / "vigil.db")).cancel(job_id, "admin")
     assert signals == [(stranger.pid, signal.SIGTERM)]
     assert stranger.wait(timeout=10) == -signal.SIGTERM
     assert jobs.get(job_id).status == JobStatus.CANCELLED
@@ -114,7 +124,7 @@ def test_concurrent_submits_from_two_connections_make_exactly_one_job(tmp_path, 
 def test_a_job_cancelled_while_queued_is_not_started_by_its_worker(tmp_path, store) -> None:
     jobs = JobStore(store.engine)
     job_id = jobs.create("site", {}, "admin")
-    JobRunner(tmp_path / "vigil.db", jobs).cancel(job_id, "admin")
+    JobRunner(jobs, ChildProcessLauncher(tmp_path / "vigil.db")).cancel(job_id, "admin")
     assert jobs.mark_running(job_id, os.getpid()) is False
     assert jobs.get(job_id).status == JobStatus.CANCELLED
     assert jobs.create("site", {}, "admin") > job_id, "a finished job is in nobody's way"
@@ -122,7 +132,7 @@ def test_a_job_cancelled_while_queued_is_not_started_by_its_worker(tmp_path, sto
 
 def test_a_job_whose_worker_could_not_start_fails_and_blocks_nothing(tmp_path, store) -> None:
     jobs = JobStore(store.engine)
-    runner = JobRunner(tmp_path / "vigil.db", jobs)
+    runner = JobRunner(jobs, ChildProcessLauncher(tmp_path / "vigil.db"))
     (tmp_path / "logs").write_text("a file where the log folder should be")
     with pytest.raises(OSError):
         runner.start("site", {}, "admin", tmp_path / "logs")
@@ -146,11 +156,57 @@ def test_a_worker_is_given_a_database_url_in_its_environment_not_on_its_command_
     url = postgres.database()
     store = AlertStore(url)
     jobs = JobStore(store.engine)
-    runner = JobRunner(url, jobs)
+    runner = JobRunner(jobs, ChildProcessLauncher(url))
     job_id = runner.start("site", {}, "admin", tmp_path / "logs")  # an empty spec: the worker fails the job
-    child = runner._children[job_id]
+    child = runner.launcher._children[job_id]
     assert child.wait(120) == 1
     assert child.args[-2:] == ["-", str(job_id)] and url not in " ".join(child.args), "ps shows no password"
     job = jobs.get(job_id)
     assert job.status == JobStatus.FAILED and job.error.startswith("KeyError"), job.error
     store.close()
+
+
+def _running_elsewhere(store: AlertStore, jobs: JobStore, heard_s_ago: float) -> int:
+    """A job running on another machine (a cluster node), last heard from `heard_s_ago` seconds ago."""
+    job_id = jobs.create("site", {}, "admin")
+    assert jobs.mark_running(job_id, os.getpid())
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE training_jobs SET host = 'gpu-node-7', alive_at = ? WHERE id = ?",
+            (datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=heard_s_ago), job_id),
+        )
+    return job_id
+
+
+def test_a_job_on_another_machine_is_alive_while_it_beats_and_failed_once_it_is_silent(store, signals) -> None:
+    jobs = JobStore(store.engine)
+    job_id = _running_elsewhere(store, jobs, heard_s_ago=5)
+    assert jobs.active().id == job_id, "its pid means nothing here: its heartbeat says it runs"
+    assert jobs.get(job_id).process is None, "another machine's pid is never signalled from here"
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE training_jobs SET alive_at = ? WHERE id = ?", (
+            datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=HEARTBEAT_TIMEOUT_S + 1), job_id))
+    assert jobs.active() is None
+    job = jobs.get(job_id)
+    assert job.status == JobStatus.FAILED and "without reporting an outcome" in job.error
+    assert not signals
+
+
+def test_a_job_cancelled_from_a_machine_that_cannot_signal_it_is_stopped_by_its_heartbeat(tmp_path, store,
+                                                                                          signals) -> None:
+    jobs = JobStore(store.engine)
+    job_id = _running_elsewhere(store, jobs, heard_s_ago=1)
+    stopped, beats = threading.Event(), threading.Semaphore(0)
+    beat = jobs.beat
+
+    def counted(job: int) -> bool:
+        running = beat(job)
+        beats.release()
+        return running
+
+    jobs.beat = counted
+    with JobHeartbeat(jobs, job_id, stop=stopped.set, interval_s=0.05):
+        assert all(beats.acquire(timeout=10) for _ in range(3)) and not stopped.is_set(), "a running job goes on"
+        JobRunner(jobs, ChildProcessLauncher(tmp_path / "vigil.db")).cancel(job_id, "admin")
+        assert stopped.wait(10), "its heartbeat saw the cancel and stopped the job"
+    assert jobs.get(job_id).status == JobStatus.CANCELLED and not signals

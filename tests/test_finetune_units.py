@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -11,7 +9,6 @@ import pytest
 from finetune.dataset import DatasetError, ManifestEntry
 from finetune.evaluation import ClassMetrics, ModelEvaluation
 from finetune.gate import promote_if_better
-from finetune.registry import BASE_VERSION, ModelRegistry, RegistryError
 from finetune.split import split_dataset
 from vigil.retraining import interval_elapsed, time_of_day_passed
 
@@ -135,40 +132,6 @@ def test_gate_needs_more_than_min_gain():
     current = _evaluation("base", package=0.50)
     assert not promote_if_better(_evaluation("c", package=0.55), current, {"package"}, min_gain=0.1).promote
     assert promote_if_better(_evaluation("c", package=0.65), current, {"package"}, min_gain=0.1).promote
-
-
-def test_registry_promotes_rolls_back_and_keeps_history(tmp_path):
-    weights = tmp_path / "best.pt"
-    weights.write_bytes(b"weights")
-    registry = ModelRegistry(tmp_path / "models", base_model="default")
-    assert registry.live().version == BASE_VERSION and registry.live().weights == "default"
-    first = registry.add(weights, parent="base", dataset="site", classes=["person", "package"])
-    second = registry.add(weights, parent=first.version, dataset="site")
-    assert (first.version, second.version) == ("v0001", "v0002")
-    assert (tmp_path / "models" / "v0001" / "weights.pt").read_bytes() == b"weights"
-    assert registry.get("v0001").classes == ["person", "package"] and registry.get("v0001").created_at
-    assert registry.live().version == "base", "registering is not promoting"
-    assert registry.rollback_target() is None
-    registry.promote("v0001", "test")
-    registry.promote("v0002", "test")
-    assert registry.live().version == "v0002" and registry.rollback_target() == "v0001"
-    assert registry.rollback("test").live == "v0001"
-    assert registry.rollback("test").live == "base"
-    with pytest.raises(RegistryError, match="nothing to roll back to"):
-        registry.rollback()
-    with pytest.raises(RegistryError, match="unknown model version 'v0009'"):
-        registry.promote("v0009")
-    with pytest.raises(RegistryError, match="already live"):
-        registry.promote("base")
-    assert [(e["action"], e["to"]) for e in registry.history()] == [
-        ("promote", "v0001"), ("promote", "v0002"), ("rollback", "v0001"), ("rollback", "base")
-    ]
-    state = json.loads((tmp_path / "models" / "live.json").read_text())
-    assert state["live"] == "base" and not list((tmp_path / "models").glob("*.tmp"))
-    registry.promote("v0002")
-    shutil.rmtree(tmp_path / "models" / "v0002")
-    with pytest.raises(RegistryError, match="live model v0002 is missing .* `vigil finetune rollback`"):
-        registry.live()
 
 
 def test_retraining_fires_once_when_its_time_of_day_passes_and_the_interval_is_over():

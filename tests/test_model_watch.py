@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from alerts import AlertStore
 from detector import Batcher, YoloDetector, resolve_weights
 from finetune.registry import ModelRegistry
 from streamer import HealthMonitor, LatestFrameBoard
@@ -11,7 +12,7 @@ from vigil.model_watch import LiveModelWatcher
 
 
 def _watcher(tmp_path, small_detector, needs: set[str]) -> tuple[LiveModelWatcher, Batcher, ModelRegistry]:
-    registry = ModelRegistry(tmp_path / "models", base_model="default")
+    registry = ModelRegistry(tmp_path / "models", "default", AlertStore(tmp_path / "vigil.db").engine)
     health = HealthMonitor()
     batcher = Batcher(LatestFrameBoard(), small_detector, lambda *_: None, health)
     watcher = LiveModelWatcher(

@@ -49,7 +49,7 @@ def test_schema_is_created_by_migration_in_wal_mode(tmp_path) -> None:
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0008",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0009",)]
         columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
         action_columns = {row[1] for row in db.execute("PRAGMA table_info(alert_actions)")}
         [foreign_key] = db.execute("PRAGMA foreign_key_list(alert_actions)").fetchall()

@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
 
     stop = _stop_on_signals()
     server = None
-    finetuning = SiteFinetuning(pipeline.config, pipeline.store)
+    finetuning = SiteFinetuning(pipeline.config, pipeline.store, pipeline.job_launcher())
     schedule = pipeline.config.finetune.schedule
     retraining = None if schedule is None else RetrainingSchedule(schedule, finetuning, datetime.now().astimezone())
     if not args.no_dashboard:

@@ -8,6 +8,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,13 @@ def _fail(message: str) -> int:
 def _labeler(config: VigilConfig):
     """The live model as the pseudo-labeller of imports and feedback, at the pipeline's input size."""
     from finetune.pseudo_labels import PseudoLabeler
-    from finetune.registry import ModelRegistry
+    from vigil.stores import open_store, site_registry
 
     pseudo = config.finetune.pseudo_labels
+    with closing(open_store(config)) as store:
+        weights = site_registry(config, store).live().weights
     return PseudoLabeler.from_weights(
-        ModelRegistry(config.finetune.models_dir, config.detector.model).live().weights,
+        weights,
         imgsz=config.detector.imgsz, device=config.detector.device, labels=config.detector.labels,
         min_score=pseudo.min_score, class_min_score=pseudo.class_min_score,
     )
@@ -216,14 +219,13 @@ def _datasets(args: argparse.Namespace, config: VigilConfig) -> int:
 
 
 def _models(args: argparse.Namespace, config: VigilConfig) -> int:
-    from finetune.registry import ModelRegistry
+    from vigil.stores import open_store, site_registry
 
-    registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
-    live = registry.live().version
-    versions = registry.versions()
+    with closing(open_store(config)) as store:
+        registry = site_registry(config, store)
+        live, versions, history = registry.live().version, registry.versions(), registry.history()
     if args.json:
-        print(json.dumps({"live": live, "versions": [v.to_dict() for v in versions], "history": registry.history()},
-                         indent=1))
+        print(json.dumps({"live": live, "versions": [v.to_dict() for v in versions], "history": history}, indent=1))
         return 0
     print(f"{'':2}{'version':<8} {'parent':<8} {'created':<26} {'dataset':<16} {'gate':<8} classes")
     for version in versions:
@@ -238,15 +240,15 @@ def _models(args: argparse.Namespace, config: VigilConfig) -> int:
 
 
 def _promote(args: argparse.Namespace, config: VigilConfig) -> int:
-    from finetune.registry import ModelRegistry, RegistryError
+    from finetune.registry import RegistryError
+    from vigil.stores import open_store, site_registry
 
-    registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
-    try:
-        change = (
-            registry.rollback("cli") if args.version is None else registry.promote(args.version, "cli")
-        )
-    except RegistryError as error:
-        return _fail(str(error))
+    with closing(open_store(config)) as store:
+        registry = site_registry(config, store)
+        try:
+            change = registry.rollback("cli") if args.version is None else registry.promote(args.version, "cli")
+        except RegistryError as error:
+            return _fail(str(error))
     print(f"live model: {change.live} (was {change.previous}); a running `vigil run` switches within seconds")
     return 0
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from alerts import AlertStore
 from finetune.dataset import SiteDataset, check_dataset_name, dataset_names
-from finetune.jobs import JobRunner, JobStore
-from finetune.registry import ModelRegistry
+from finetune.jobs import ChildProcessLauncher, JobLauncher, JobRunner, JobStore
 from finetune.training import TrainingParams
 from finetune.training_job import FeedbackSettings, GateSettings, JobSpec, PseudoLabelSettings
 from vigil.config import VigilConfig
 from vigil.dataset_uploads import DatasetUploads
+from vigil.stores import site_registry
 
 
 def job_spec(config: VigilConfig, dataset: str, *, promote: bool, feedback: bool, **params: Any) -> JobSpec:
@@ -56,11 +56,12 @@ class SiteFinetuning:
         >>> job_id = finetuning.start("site", feedback=True, requested_by="admin")  # doctest: +SKIP
     """
 
-    def __init__(self, config: VigilConfig, store: AlertStore) -> None:
+    def __init__(self, config: VigilConfig, store: AlertStore, launcher: JobLauncher | None = None) -> None:
         self.config = config
-        self.registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
+        self.registry = site_registry(config, store)
         self.jobs = JobStore(store.engine)
-        self.runner = JobRunner(config.storage.database, self.jobs)
+        self.runner = JobRunner(self.jobs, launcher or ChildProcessLauncher(config.storage.database))
+        """Jobs run in a child process, or where `launcher` puts them (a Ray task on a cluster)."""
         self._uploads: DatasetUploads | None = None
 
     def datasets(self) -> list[dict[str, Any]]:
@@ -69,7 +70,7 @@ class SiteFinetuning:
         return [SiteDataset(root / name).summary() for name in dataset_names(root)]
 
     def start(self, dataset: str, *, feedback: bool, requested_by: str, promote: bool = True, **params: Any) -> int:
-        """Start a job in a child process; raises JobBusy while one runs, DatasetError for an unknown dataset."""
+        """Start a job; raises JobBusy while one runs, DatasetError for an unknown dataset."""
         check_dataset_name(dataset)
         if not feedback:
             SiteDataset.open(self.config.finetune.datasets_dir, dataset)

@@ -25,7 +25,8 @@ from dashboard.live import LiveHub
 from detector import CameraTrackers, TrackerSettings, YoloDetector
 from detector.placement import detection_devices
 from detector.score_profile import ScoreProfile
-from finetune.registry import BASE_VERSION, ModelRegistry, ModelVersion
+from finetune.jobs import ChildProcessLauncher
+from finetune.registry import BASE_VERSION, ModelVersion
 from streamer import CameraHealth, CameraReader, CameraState, Frame, HealthMonitor, ReaderSettings
 from streamer.recorder import CameraRecorder, RecorderSettings
 from streamer.stream_clock import StreamClock
@@ -35,7 +36,7 @@ from vigil.config import CameraConfig, ConfigError, RecordConfig, VigilConfig, c
 from vigil.detection import DetectionStage, build_detector
 from vigil.model_watch import LiveModelWatcher
 from vigil.notifications import CameraStatusEvents, build_notifier, site_entities
-from vigil.stores import open_store
+from vigil.stores import open_store, site_registry
 from vigil.rule_factory import build_rules, class_thresholds, site_shapes
 from vigil.track_activity import TrackActivity
 
@@ -136,18 +137,22 @@ class Pipeline:
     ) -> None:
         self.config = config
         self.shard = shard
-        self.registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
-        live = self.registry.live()
-        if live.version != BASE_VERSION:
-            log.info("live model %s from %s (`vigil finetune rollback` returns to the one before)", live.version,
-                     self.registry.root)
-        devices = detection_devices(config.detector.device)
-        detectors = [detector] if detector is not None else self._load_detectors(live, devices)
-        problems = check_rule_classes(config, detectors[0].class_names)
-        if problems:
-            raise ConfigError("config", problems)
-        self.health = HealthMonitor()
         self.store = open_store(config)
+        try:
+            self.registry = site_registry(config, self.store)
+            live = self.registry.live()
+            if live.version != BASE_VERSION:
+                log.info("live model %s from %s (`vigil finetune rollback` returns to the one before)", live.version,
+                         self.registry.root)
+            devices = detection_devices(config.detector.device)
+            detectors = [detector] if detector is not None else self._load_detectors(live, devices)
+            problems = check_rule_classes(config, detectors[0].class_names)
+            if problems:
+                raise ConfigError("config", problems)
+        except BaseException:
+            self.store.close()
+            raise
+        self.health = HealthMonitor()
         self.shapes = site_shapes(config)
         """The cameras' zones and lines: the rules, snapshots, clips and live view read it, the zone editor swaps it."""
         draw = OperatorView(self.shapes)
@@ -323,6 +328,10 @@ class Pipeline:
             self.scores.save(self.config.storage.score_profile)
         except OSError as error:
             log.warning("could not save the score profile to %s: %s", self.config.storage.score_profile, error)
+
+    def job_launcher(self) -> ChildProcessLauncher:
+        """Fine-tuning jobs run in a child process of this machine."""
+        return ChildProcessLauncher(self.config.storage.database)
 
     def dashboard_services(self) -> DashboardServices:
         """What the dashboard reads from a running pipeline: the store, users, camera health, detector metrics,

@@ -20,7 +20,7 @@ from streamer import CameraHealth, CameraState
 from vigil.cluster.camera_worker import CameraWorker, WorkerReport
 from vigil.cluster.logs import log_like_vigil
 from vigil.cluster.metrics import merged_metric_lines
-from vigil.cluster.placement import NodeInfo, WorkerPlan, place, plan_workers
+from vigil.cluster.placement import REPLICA_GPU_SHARE, NodeInfo, WorkerPlan, place, plan_workers
 from vigil.cluster.replica import DetectorReplica, ReplicaStatus
 from vigil.config import VigilConfig, check_rule_classes
 
@@ -187,7 +187,7 @@ class Coordinator:
                 self._replica_count += 1
                 name = f"detector-{self._replica_count}"
                 handle = ray.remote(concurrency_groups={"control": 2})(DetectorReplica).options(
-                    num_cpus=0, num_gpus=1 if gpu else 0, max_concurrency=64,
+                    num_cpus=0, num_gpus=REPLICA_GPU_SHARE if gpu else 0, max_concurrency=64,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
                 ).remote(name, self._replica_config(gpu), "cuda:0" if gpu else "cpu", node.node_id, self._secrets)
                 started.append((node, name, handle, handle.describe.remote()))

@@ -21,6 +21,7 @@ from dashboard.live import mjpeg_parts, notice_part
 from streamer import CameraHealth
 from streamer.redaction import known_secrets
 from vigil.cluster.coordinator import CALL_TIMEOUT_S, COORDINATOR, ClusterStatus, Coordinator
+from vigil.cluster.training import RayJobLauncher
 from vigil.config import ConfigError, VigilConfig
 from vigil.notifications import build_notifier, site_entities
 from vigil.pipeline import NOTIFY_DRAIN_S, all_done, expired_purge, health_text
@@ -183,6 +184,10 @@ class ClusterPipeline:
                 shown = "" if health is None else f" {health_text(health)}"
                 lines.append(f"{camera}: {worker.name} on {where}{shown}")
         return lines
+
+    def job_launcher(self) -> RayJobLauncher:
+        """Fine-tuning jobs run as Ray tasks, on a GPU when the cluster has one."""
+        return RayJobLauncher(self.config.storage.database)
 
     def dashboard_services(self) -> DashboardServices:
         """The dashboard of the whole cluster: the database, the shared recordings, every camera's health."""

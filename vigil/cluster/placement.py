@@ -8,6 +8,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 
+REPLICA_GPU_SHARE = 0.51
+"""What a detector replica asks Ray for of a GPU: more than half, so no two replicas share one."""
+TRAINING_GPU_SHARE = 1 - REPLICA_GPU_SHARE
+"""What a fine-tuning task asks for: the rest of a GPU, beside its replica."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerPlan:
     """One camera worker: its name (stable across moves, so its journal follows it) and the cameras it owns."""

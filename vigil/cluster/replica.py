@@ -9,12 +9,12 @@ import ray
 import supervision as sv
 
 from detector.request_batching import RequestBatcher
-from finetune.registry import ModelRegistry
 from vigil.cluster.logs import log_like_vigil
 from vigil.cluster.remote_detector import DETECT_TIMEOUT_S
 from vigil.config import VigilConfig, check_rule_classes
 from vigil.detection import build_detector
 from vigil.model_watch import LiveModelWatcher
+from vigil.stores import open_store, site_registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +39,15 @@ class ReplicaStatus:
 class DetectorReplica:
     """One detector on `device`, built as `vigil run` builds it, serving concurrent `detect` calls in shared batches.
 
-    It follows the registry's live pointer in the shared models folder, so a promotion swaps the model on every
-    replica between two of its batches, with no restart.
+    It follows the registry's live pointer in the database (the versions are in the shared models folder), so a
+    promotion swaps the model on every replica between two of its batches, with no restart.
     """
 
     def __init__(self, name: str, config: VigilConfig, device: str, node_id: str, secrets: tuple[str, ...]) -> None:
         log_like_vigil(secrets)
         self.name, self.node_id = name, node_id
-        registry = ModelRegistry(config.finetune.models_dir, config.detector.model)
+        self._store = open_store(config)
+        registry = site_registry(config, self._store)
         live = registry.live()
         detector = build_detector(config, registry, live, device)  # warmed up
         self._batcher = RequestBatcher(detector, max_batch=config.detector.batch_limit(device),
@@ -81,3 +82,4 @@ class DetectorReplica:
         self._watcher.stop()
         self._batcher.close()
         self._batcher.join(timeout=30)
+        self._store.close()
