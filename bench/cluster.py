@@ -44,6 +44,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--detect-fps", type=float, default=5.0)
     parser.add_argument("--backend", default="auto", help="detector.backend (auto: OpenVINO on a CPU)")
+    parser.add_argument("--spare-workers", type=int, default=1, help="cluster.spare_workers (spares per node)")
     parser.add_argument("--models", type=Path, default=MODELS, help="the model registry (its exports are reused)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--verbose", action="store_true", help="show the actors' logs (placement, replicas)")
@@ -52,6 +53,7 @@ def parse_args() -> argparse.Namespace:
     if args.smoke:
         # One node: the script's path, quickly (tests/test_cluster.py kills and adds nodes).
         args.nodes, args.seconds, args.imgsz, args.cameras_per_node, args.backend = [1], 4.0, 320, 1, "pytorch"
+        args.spare_workers = 0  # nothing is killed: a spare would only cost a process
     return args
 
 
@@ -65,7 +67,8 @@ def config_document(folder: Path, database: str, cameras: int, args: argparse.Na
         "record": {"enabled": False},
         "storage": {"database": database, "state_dir": str(folder / "state"), "media_dir": str(folder / "media")},
         "finetune": {"models_dir": str(args.models)},
-        "cluster": {"max_cameras_per_worker": args.cameras_per_node, "cpus_per_detector": 2, "spare_workers": 1},
+        "cluster": {"max_cameras_per_worker": args.cameras_per_node, "cpus_per_detector": 2,
+                    "spare_workers": args.spare_workers},
     }
 
 

@@ -16,6 +16,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "samples" / "vtest.avi"
+CAMERA_VIDEO = ROOT / "data" / "samples" / "lobby.mp4"
+"""The same scene as an IP camera sends it (H.264, a keyframe a second): recorded by stream copy, not re-encoded."""
 TEST_IMGSZ = 416
 """Small inference size: ~2x faster than 640 on CPU; at 320 the sample scene's people are barely found."""
 BACKGROUND_RECORDING = pytest.StashKey[tuple[subprocess.Popen, Path, Path]]()
@@ -52,6 +54,13 @@ def sample_video() -> Path:
     if not SAMPLE_VIDEO.is_file():
         pytest.fail(f"{SAMPLE_VIDEO} is missing: run `make test`, which fetches it")
     return SAMPLE_VIDEO
+
+
+@pytest.fixture(scope="session")
+def camera_video() -> Path:
+    if not CAMERA_VIDEO.is_file():
+        pytest.fail(f"{CAMERA_VIDEO} is missing: run `make test`, which makes it")
+    return CAMERA_VIDEO
 
 
 @pytest.fixture(scope="session")

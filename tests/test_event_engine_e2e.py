@@ -74,9 +74,9 @@ def vigil_run(config: Path, *args: str) -> list[str]:
 
 
 
-def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(sample_video, write_config, tmp_path) -> None:
-    config = write_config(scene_config(sample_video, tmp_path, realtime=False))
-    result = subprocess.run(vigil_run(config, "--duration", "35"), capture_output=True, text=True, timeout=240)
+def test_every_rule_kind_raises_alerts_with_snapshot_and_playable_clip(camera_video, write_config, tmp_path) -> None:
+    config = write_config(scene_config(camera_video, tmp_path, realtime=False))
+    result = subprocess.run(vigil_run(config, "--duration", "25"), capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     alerts = rows(tmp_path / "vigil.db")
     by_rule = {rule: [a for a in alerts if a["rule"] == rule] for rule in ("seen", "loitering", "crossing", "crowd")}

@@ -87,9 +87,9 @@ def site(tmp_path_factory, sample_video, pseudo_labeler) -> Site:
     folder = tmp_path_factory.mktemp("site")
     clips = []
     for name, (start, end, seed) in {"gate": (0, 20, 1), "yard": (40, 60, 2)}.items():
-        frames = list(package_scene(sample_video, every=5, start_s=start, end_s=end, seed=seed))
+        frames = list(package_scene(sample_video, every=10, start_s=start, end_s=end, seed=seed))
         clips.append((folder / f"{name}.mp4", folder / f"{name}.xml"))
-        write_labelled_clip(frames, *clips[-1], fps=2)
+        write_labelled_clip(frames, *clips[-1], fps=1)
     config = folder / "config.yaml"
     config.write_text(yaml.safe_dump({
         "cameras": {"lobby": {"url": str(clips[0][0]), "realtime": False, "loop": True, "detect_fps": 2}},
