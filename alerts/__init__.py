@@ -1,6 +1,7 @@
 """Rules that turn tracked detections into alerts, and the store that keeps them."""
 
 from alerts.alert import Alert, AlertEnded, AlertStarted, AlertStatus, AlertUpdated, RuleEvent, Severity
+from alerts.alert_filter import AlertFilter
 from alerts.engine import AlertEngine
 from alerts.line_crossing import LineCrossingRule
 from alerts.occupancy import OccupancyRule
@@ -15,6 +16,7 @@ __all__ = [
     "AlertNotFound",
     "AlertEnded",
     "AlertEngine",
+    "AlertFilter",
     "AlertStarted",
     "AlertStatus",
     "AlertStore",

@@ -62,8 +62,9 @@ class Alert:
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Identifies the alert between rule and store before it has a database id."""
 
-    def record(self, time_text: Callable[[datetime], str]) -> dict[str, Any]:
-        """The stored fields up to `count`, JSON-ready, times written by `time_text`; callers add media and details."""
+    def record(self, time_text: Callable[[datetime], str | None] = datetime.isoformat) -> dict[str, Any]:
+        """The alert as JSON-ready values, the base of every form it takes (API, CLI, events, journal): its stored
+        fields with details, times written by `time_text`; callers add media (as paths, URLs or flags) and the key."""
         return {
             "id": self.id,
             "camera": self.camera,
@@ -80,6 +81,7 @@ class Alert:
             "zone": self.zone,
             "line": self.line,
             "count": self.count,
+            "details": self.details,
         }
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts.footage import Footage, NoFootage, assemble
+from alerts.media_root import alert_media_path
 from alerts.recordings import RecordingIndex
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class ClipCutter(threading.Thread):
         if not self._has_space():
             self.skipped_clips += 1
             return
-        path = self._media_dir / wanted.camera / f"{wanted.start:%Y-%m-%d}" / f"{wanted.start + self._pre:%H%M%S}-{wanted.key[:8]}.mp4"
+        path = alert_media_path(self._media_dir, wanted.camera, wanted.start + self._pre, wanted.key, ".mp4")
         started = time.monotonic()
         try:
             footage = assemble(self._index, wanted.camera, wanted.start, wanted.end, path)

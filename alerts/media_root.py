@@ -1,10 +1,28 @@
-"""Alert media paths as rows keep them: relative to the media folder, so every node that mounts it reads the same."""
+"""Alert media paths: where an alert's snapshot and clip are written, and how rows keep them (relative to the
+media folder, so every node that mounts it reads the same)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+
+def alert_media_path(media_dir: Path, camera: str, started_at: datetime, key: str, suffix: str,
+                     rule: str | None = None) -> Path:
+    """Where an alert's snapshot or clip is written: by camera and the alert's start, named for its key.
+
+    Example:
+        >>> from datetime import UTC
+        >>> at = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+        >>> alert_media_path(Path("media"), "lobby", at, "3f2a9c1e77", ".jpg", rule="seen").as_posix()
+        'media/lobby/2026-11-28/093000-seen-3f2a9c1e.jpg'
+        >>> alert_media_path(Path("media"), "lobby", at, "3f2a9c1e77", ".mp4").name
+        '093000-3f2a9c1e.mp4'
+    """
+    tag = "" if rule is None else f"{rule}-"
+    return media_dir / camera / f"{started_at:%Y-%m-%d}" / f"{started_at:%H%M%S}-{tag}{key[:8]}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import supervision as sv
 
 from alerts.alert import Alert, AlertStarted, AlertUpdated
 from alerts.annotation import annotate
+from alerts.media_root import alert_media_path
 from alerts.store_writes import BestMoment, NewAlert
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class SnapshotWriter:
 
     def started(self, event: AlertStarted) -> NewAlert:
         alert, frame = event.alert, event.frame
-        path = self._path(alert)
+        path = alert_media_path(self._media_dir, alert.camera, alert.started_at, alert.key, ".jpg", rule=alert.rule)
         with self._lock:
             saved = self._save(path, alert, frame.image)
             self._shown[alert.key] = _Shown(alert, path, frame.index)
@@ -98,10 +99,6 @@ class SnapshotWriter:
                     snapshot_path = str(shown.path)
                 self._shown[event.key] = replace(shown, frame_index=event.frame.index)
         return BestMoment(event.key, event.score, event.box, snapshot_path, dict(event.details))
-
-    def _path(self, alert: Alert) -> Path:
-        folder = self._media_dir / alert.camera / alert.started_at.strftime("%Y-%m-%d")
-        return folder / f"{alert.started_at.strftime('%H%M%S')}-{alert.rule}-{alert.key[:8]}.jpg"
 
     def _save(
         self,

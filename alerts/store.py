@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, delete, event, func, insert, selec
 from sqlalchemy.orm import Session
 
 from alerts.alert import Alert, AlertStatus, Severity
+from alerts.alert_filter import AlertFilter
 from alerts.notify.events import CameraStatus, EventKind, add_alert_event, add_camera_event
 from alerts.media_root import MediaRoot
 from alerts.private_files import private_sqlite_file
@@ -277,18 +278,15 @@ class AlertStore:
         """Alerts newest first, optionally those that started in [since, until); `limit=None` returns all."""
         if (limit is not None and limit < 0) or offset < 0:
             raise ValueError(f"limit {limit} and offset {offset} must not be negative")
+        matching = AlertFilter(camera=camera, rule=rule, severity=severity, status=status, since=since, until=until)
         query = select(AlertRow).order_by(AlertRow.started_at.desc(), AlertRow.id.desc()).limit(limit).offset(offset)
-        for column, value in (
-            (AlertRow.camera, camera), (AlertRow.rule, rule), (AlertRow.status, status), (AlertRow.severity, severity)
-        ):
-            if value is not None:
-                query = query.where(column == str(value))
-        if since is not None:
-            query = query.where(AlertRow.started_at >= since)
-        if until is not None:
-            query = query.where(AlertRow.started_at < until)
         with Session(self.engine) as session:
-            return [self._alert(row) for row in session.scalars(query)]
+            return [self._alert(row) for row in session.scalars(matching.where(query))]
+
+    def count_alerts(self, matching: AlertFilter = AlertFilter()) -> int:
+        """How many alerts `list_alerts(**matching.as_kwargs(), limit=None)` returns."""
+        with Session(self.engine) as session:
+            return session.scalar(matching.where(select(func.count()).select_from(AlertRow)))
 
     def close_open(self, ended_at: datetime, note: str, actor: str = "system",
                    cameras: Collection[str] | None = None) -> int:

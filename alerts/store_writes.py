@@ -72,10 +72,10 @@ def to_record(write: StoreWrite) -> dict[str, Any]:
     """The write as a JSON-ready dict: times ISO 8601 with their zone, enums as their values."""
     match write:
         case NewAlert(alert=alert):
-            fields = alert.record(datetime.isoformat)
+            fields = alert.record()
             del fields["id"]
-            media = {"snapshot_path": alert.snapshot_path, "clip_path": alert.clip_path}
-            return {"write": "alert", **fields, **media, "details": alert.details, "key": alert.key}
+            return {"write": "alert", **fields, "snapshot_path": alert.snapshot_path, "clip_path": alert.clip_path,
+                    "key": alert.key}
         case BestMoment(key=key, score=score, box=box, snapshot_path=snapshot_path, details=details):
             return {"write": "best", "key": key, "score": score, "box": list(box), "snapshot_path": snapshot_path,
                     "details": details}

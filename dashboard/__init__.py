@@ -9,13 +9,14 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
 
 from alerts import AlertNotFound
+from alerts.utc import utc_text
 from finetune.registry import RegistryError
 from dashboard import alerts_views, api, auth, cameras_views, media, notifications_views, users_views
 from dashboard.context import DashboardServices, DashboardSettings
 from dashboard.filters import SqlIntConverter
 from dashboard.json_bodies import BoundedJSONProvider
+from dashboard.metrics import register_metrics
 from dashboard.proxies import TrustedProxies
-from dashboard.present import utc_text
 from dashboard.recordings_views import register_recordings
 from dashboard.throttle import LoginThrottle
 from dashboard.time_range import BadRange
@@ -47,6 +48,7 @@ def create_app(settings: DashboardSettings, services: DashboardServices) -> Flas
     app.wsgi_app = TrustedProxies(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["vigil.settings"] = settings
     app.extensions["vigil.services"] = services
+    register_metrics(app, services)
     app.extensions["vigil.throttle"] = LoginThrottle(
         settings.login_max_attempts, settings.login_address_max_attempts, settings.login_window_s,
         settings.login_backoff_max_s, settings.clock,

@@ -10,15 +10,15 @@ from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
-from alerts import Alert, AlertNotFound, AlertStatus, InvalidTransition, Severity
+from alerts import Alert, AlertFilter, AlertNotFound, AlertStatus, InvalidTransition, Severity
 from alerts.notify.outbox import Outbox
 from alerts.users import Role
 from dashboard.actions import BadAction, apply_action
 from dashboard.auth import role_required
 from dashboard.chart import chart_start, hourly_chart
 from dashboard.context import services, settings
-from dashboard.filters import MAX_SQL_INT, AlertFilters, is_sql_int, query_int, request_filters
-from dashboard.queries import count_alerts, starts_since
+from dashboard.filters import MAX_SQL_INT, is_sql_int, query_int, request_filters
+from dashboard.queries import starts_since
 from dashboard.time_range import TimeRange
 
 bp = Blueprint("alerts", __name__)
@@ -27,7 +27,7 @@ MAX_SELECTED = 500
 
 @bp.app_context_processor
 def _new_alert_count() -> dict[str, Any]:
-    return {"new_alert_count": lambda: count_alerts(services().store, AlertFilters(status=AlertStatus.NEW))}
+    return {"new_alert_count": lambda: services().store.count_alerts(AlertFilter(status=AlertStatus.NEW))}
 
 
 @bp.get("/")
@@ -40,7 +40,7 @@ def alert_list() -> str:
     filters = request_filters()
     size, store = settings().page_size, services().store
     page = query_int("page", 1, minimum=1, maximum=MAX_SQL_INT // size)
-    total = count_alerts(store, filters)
+    total = store.count_alerts(filters)
     now = datetime.now(UTC)
     return render_template(
         "alerts.html",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, g, request
+from flask import Blueprint, Response, abort, g, request
 
 from alerts import InvalidTransition
 from alerts.notify.outbox import Outbox
@@ -14,10 +14,9 @@ from dashboard.actions import BadAction, apply_action
 from dashboard.auth import public, role_required
 from dashboard.context import services, settings
 from dashboard.filters import query_int, request_filters
-from dashboard.metrics import CONTENT_TYPE, prometheus_text
+from dashboard.metrics import CONTENT_TYPE, metrics_text
 from dashboard.notifications_views import queue_test, sink_states
 from dashboard.present import action_record, alert_record, camera_record, delivery_record, sink_record
-from dashboard.queries import count_alerts, totals_by_rule_and_status
 
 bp = Blueprint("api", __name__)
 
@@ -40,7 +39,7 @@ def alert_list() -> dict[str, Any]:
     alerts = store.list_alerts(**filters.as_kwargs(), limit=limit, offset=offset)
     return {
         "alerts": [alert_record(a) for a in alerts],
-        "total": count_alerts(store, filters),
+        "total": store.count_alerts(filters),
         "limit": limit,
         "offset": offset,
     }
@@ -48,7 +47,7 @@ def alert_list() -> dict[str, Any]:
 
 @bp.get("/api/alerts/count")
 def alert_count() -> dict[str, int]:
-    return {"count": count_alerts(services().store, request_filters())}
+    return {"count": services().store.count_alerts(request_filters())}
 
 
 @bp.get("/api/alerts/<int:alert_id>")
@@ -103,8 +102,4 @@ def send_test(name: str) -> tuple[dict[str, Any], int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    extra = list(services().metrics() or ()) if services().metrics is not None else []
-    live = current_app.extensions.get("vigil.live")
-    extra += live.slots.metric_lines() if live is not None else []
-    text = prometheus_text(totals_by_rule_and_status(services().store), services().camera_health(), extra)
-    return Response(text, content_type=CONTENT_TYPE)
+    return Response(metrics_text(), content_type=CONTENT_TYPE)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
+from prometheus_client.registry import Collector
 
 from alerts import AlertStore
 from alerts.notify.notifier import Notifier
@@ -19,7 +20,6 @@ from streamer import CameraHealth
 from streamer.recorder import RecorderStatus
 
 HealthSource = Callable[[], Mapping[str, CameraHealth] | None]
-MetricsSource = Callable[[], Iterable[str] | None]
 ScoreSource = Callable[[], Mapping[str, ClassScores]]
 RecorderSource = Callable[[], Mapping[str, RecorderStatus]]
 
@@ -77,8 +77,8 @@ class DashboardServices:
     users: UserStore
     health: HealthSource | None = None
     """Each camera's health; None (or returning None) means the pipeline is not running."""
-    metrics: MetricsSource | None = None
-    """Extra Prometheus text lines (detector batch size, latency, …) appended to /metrics."""
+    metrics: Collector | None = None
+    """The running pipeline's Prometheus series (detector, writer, recording, sinks), collected at each scrape."""
     scores: ScoreSource | None = None
     """The model's recent score distribution per class, over every camera."""
     rule_thresholds: Mapping[str, list[RuleThreshold]] = field(default_factory=dict)

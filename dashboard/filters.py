@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, request
 from werkzeug.routing import IntegerConverter
 
-from alerts import AlertStatus, Severity
+from alerts import AlertFilter, AlertStatus, Severity
 
 
 MAX_SQL_INT = 2**63 - 1
@@ -21,44 +21,28 @@ class BadFilter(ValueError):
     """A query argument cannot be used as a filter; the message names it."""
 
 
-@dataclass(frozen=True, slots=True)
-class AlertFilters:
-    """Which alerts to show; None means any. Times select alerts that started in [since, until).
+def filters_from_args(args: Mapping[str, str]) -> AlertFilter:
+    """The alert filters `args` name; empty values mean no filter (as an HTML form sends them). Raises BadFilter.
 
     Example:
-        >>> AlertFilters.from_args({"camera": "lobby", "status": "new", "since": "2026-11-28T09:00"}).since
+        >>> filters_from_args({"camera": "lobby", "status": "new", "since": "2026-11-28T09:00"}).since
         datetime.datetime(2026, 11, 28, 9, 0, tzinfo=datetime.timezone.utc)
     """
-
-    camera: str | None = None
-    rule: str | None = None
-    severity: Severity | None = None
-    status: AlertStatus | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> AlertFilters:
-        """Empty values mean no filter (as an HTML form sends them); raises BadFilter."""
-        values = {name: (args.get(name) or "").strip() or None for name in cls.__slots__}
-        return cls(
-            camera=values["camera"],
-            rule=values["rule"],
-            severity=_choice("severity", values["severity"], Severity),
-            status=_choice("status", values["status"], AlertStatus),
-            since=_moment("since", values["since"]),
-            until=_moment("until", values["until"]),
-        )
-
-    def as_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for `AlertStore.list_alerts`."""
-        return asdict(self)
+    values = {field.name: (args.get(field.name) or "").strip() or None for field in fields(AlertFilter)}
+    return AlertFilter(
+        camera=values["camera"],
+        rule=values["rule"],
+        severity=_choice("severity", values["severity"], Severity),
+        status=_choice("status", values["status"], AlertStatus),
+        since=_moment("since", values["since"]),
+        until=_moment("until", values["until"]),
+    )
 
 
-def request_filters() -> AlertFilters:
+def request_filters() -> AlertFilter:
     """The alert filters of this request's query string; a bad one is a 400 naming it."""
     try:
-        return AlertFilters.from_args(request.args)
+        return filters_from_args(request.args)
     except BadFilter as error:
         abort(400, description=str(error))
 

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, render_temp
 
 from dashboard.auth import session_ended_check
 from dashboard.live import BOUNDARY, LiveFrames
+from dashboard.metrics import add_collector
 from dashboard.stream_slots import StreamSlots, StreamsFull
 
 bp = Blueprint("live", __name__)
@@ -28,6 +29,7 @@ class LiveSettings:
 def register_live(app: Flask, live: LiveSettings) -> None:
     """Add the live page and its streams."""
     app.extensions["vigil.live"] = live
+    add_collector(app, live.slots)
     app.jinja_env.globals["live_enabled"] = True
     app.register_blueprint(bp)
 

@@ -1,33 +1,21 @@
-"""How alerts, audit entries, camera health and notification sinks look to people (UTC text) and to API clients
-(JSON)."""
+"""How alerts, audit entries, camera health and notification sinks look to API clients (JSON)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from alerts import Alert, AlertAction
 from alerts.notify.delivery import SinkState
 from alerts.notify.outbox import Delivery
+from alerts.utc import utc_iso
 from dashboard.media import alert_media_url
 from streamer import CameraHealth
 from streamer.redaction import redact_text
 
 
-def utc_text(moment: datetime | None) -> str:
-    """`2026-11-28T09:00:00Z`, or an empty string for no time."""
-    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utc_iso(moment: datetime | None) -> str | None:
-    """Full-precision ISO 8601 in UTC with a `Z`, for JSON."""
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def alert_record(alert: Alert) -> dict[str, Any]:
     """An alert as JSON: every stored field, with media as dashboard URLs instead of server paths."""
     return alert.record(utc_iso) | {
-        "details": alert.details,
         "snapshot_url": alert_media_url(alert, "snapshot"),
         "clip_url": alert_media_url(alert, "clip"),
     }

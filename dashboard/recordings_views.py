@@ -15,11 +15,11 @@ from alerts.audit import AccountAction, AuditEntry, record
 from alerts.footage import NoFootage
 from alerts.recordings import RecordingIndex
 from alerts.users import Role
+from alerts.utc import utc_iso
 from dashboard.auth import role_required
 from dashboard.context import services
 from dashboard.footage_cache import AssemblyBusy, FootageCache
 from dashboard.media import send_open_file
-from dashboard.present import utc_iso
 from dashboard.time_range import TimeRange, day_range, parse_day, parse_moment, requested_range
 from dashboard.timeline import DayTimeline, day_timeline
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client.core import GaugeMetricFamily
 
 
 class StreamsFull(Exception):
@@ -38,12 +41,10 @@ class StreamSlots:
         with self._lock:
             return sum(self._by_user.values())
 
-    def metric_lines(self) -> list[str]:
-        """Prometheus text: streams open now, and the most allowed."""
-        return ["# HELP vigil_live_streams Live streams open.", "# TYPE vigil_live_streams gauge",
-                f"vigil_live_streams {self.open}",
-                "# HELP vigil_live_streams_max Live streams allowed at once.", "# TYPE vigil_live_streams_max gauge",
-                f"vigil_live_streams_max {self.total}"]
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """As a Prometheus collector: streams open now, and the most allowed."""
+        yield GaugeMetricFamily("vigil_live_streams", "Live streams open.", value=self.open)
+        yield GaugeMetricFamily("vigil_live_streams_max", "Live streams allowed at once.", value=self.total)
 
     def take(self, user: str) -> StreamSlot:
         """A slot for one more stream of `user`; raises StreamsFull."""

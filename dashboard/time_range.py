@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from dashboard.present import utc_text
+from alerts.utc import utc_text
 
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 """Times outside these years are typing mistakes, not recordings."""

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import supervision as sv
+from prometheus_client import Histogram
 
 from detector.model import YoloDetector
 from streamer import Frame, HealthMonitor, LatestFrameBoard
@@ -26,8 +27,13 @@ def on_full_image(frame: Frame, detections: sv.Detections) -> sv.Detections:
     return detections if scale == 1 or len(detections) == 0 else replace(detections, xyxy=detections.xyxy * scale)
 
 
+INFERENCE_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+FRAME_AGE_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
 class BatchStats:
-    """Batch sizes and frame latencies (decode → detections), thread-safe."""
+    """Batch sizes, inference times and frame latencies (decode → detections), thread-safe; the times also as
+    Prometheus histograms (not registered anywhere: whoever exposes them labels them)."""
 
     def __init__(self, latency_window: int = 5000) -> None:
         self._lock = threading.Lock()
@@ -37,6 +43,11 @@ class BatchStats:
         self._interval_frames = 0
         self._latencies_ms: deque[float] = deque(maxlen=latency_window)
         self.inference_ms: deque[float] = deque(maxlen=latency_window)
+        self.inference_seconds = Histogram("vigil_detector_inference_seconds", "Seconds of one inference call.",
+                                           registry=None, buckets=INFERENCE_BUCKETS_S)
+        self.frame_age_seconds = Histogram(
+            "vigil_detector_frame_age_seconds", "Seconds from a frame's decoding to its detections.", registry=None,
+            buckets=FRAME_AGE_BUCKETS_S)
 
     def record(self, batch_size: int, inference_ms: float, latencies_ms: list[float]) -> None:
         with self._lock:
@@ -46,6 +57,9 @@ class BatchStats:
             self._interval_frames += batch_size
             self.inference_ms.append(inference_ms)
             self._latencies_ms.extend(latencies_ms)
+        self.inference_seconds.observe(inference_ms / 1000)
+        for latency_ms in latencies_ms:
+            self.frame_age_seconds.observe(latency_ms / 1000)
 
     @property
     def mean_batch(self) -> float:

@@ -9,11 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import supervision as sv
-from supervision.metrics import MeanAveragePrecision
+from supervision.metrics import AveragingMethod, MeanAveragePrecision, Precision, Recall
 
 from detector import YoloDetector
 
-_MATCH_IOU = 0.5
 _BATCH = 8
 
 
@@ -84,19 +83,6 @@ def _named(detections: sv.Detections, classes: list[str]) -> sv.Detections:
     return kept
 
 
-def _count_matches(prediction: sv.Detections, target: sv.Detections) -> int:
-    """True positives of one class in one frame: greedy by confidence at IoU ≥ 0.5."""
-    if len(prediction) == 0 or len(target) == 0:
-        return 0
-    iou = sv.box_iou_batch(prediction.xyxy[np.argsort(-prediction.confidence)], target.xyxy)
-    taken: set[int] = set()
-    for row in iou:
-        candidates = [j for j in np.argsort(-row) if row[j] >= _MATCH_IOU and j not in taken]
-        if candidates:
-            taken.add(int(candidates[0]))
-    return len(taken)
-
-
 def evaluate(
     detector: YoloDetector,
     model_name: str,
@@ -107,12 +93,13 @@ def evaluate(
 ) -> ModelEvaluation:
     """Measure `detector` on `frames` for `classes`; run it with a low confidence so AP sees the whole curve.
 
-    Precision, recall and false positives per frame are taken at `operating_conf`, the confidence the
-    pipeline runs with. A class the model does not have scores 0 AP and recall.
+    AP, precision and recall (at IoU 0.5) are supervision's metrics; precision, recall and false positives per
+    frame are taken at `operating_conf`, the confidence the pipeline runs with. A class the model does not have
+    scores 0 AP and recall.
     """
     average_precision = MeanAveragePrecision()
+    precision, recall = (metric(averaging_method=AveragingMethod.MACRO) for metric in (Precision, Recall))
     drawn = np.zeros(len(classes), dtype=int)
-    true_positives = np.zeros(len(classes), dtype=int)
     predicted = np.zeros(len(classes), dtype=int)
     instances = np.zeros(len(classes), dtype=int)
     negative_frames = np.zeros(len(classes), dtype=int)
@@ -123,25 +110,29 @@ def evaluate(
         predictions = [_named(d, classes) for d in detector.detect(images)]
         targets = [_as_detections(f, classes, i.shape[1], i.shape[0]) for f, i in zip(chunk, images)]
         average_precision.update(predictions, targets)
+        confident = [prediction[prediction.confidence >= operating_conf] for prediction in predictions]
+        precision.update(confident, targets)
+        recall.update(confident, targets)
         for frame in chunk:
             for name, _ in frame.boxes[: len(frame.boxes) - frame.pseudo]:
                 if name in classes:
                     drawn[classes.index(name)] += 1
-        for prediction, target in zip(predictions, targets):
-            confident = prediction[prediction.confidence >= operating_conf]
+        for prediction, target in zip(confident, targets):
             for class_id in range(len(classes)):
-                mine = confident[confident.class_id == class_id]
-                truth = target[target.class_id == class_id]
-                instances[class_id] += len(truth)
-                predicted[class_id] += len(mine)
-                true_positives[class_id] += _count_matches(mine, truth)
-                if len(truth) == 0:
+                mine = int(np.sum(prediction.class_id == class_id))
+                truth = int(np.sum(target.class_id == class_id)) if len(target) else 0
+                instances[class_id] += truth
+                predicted[class_id] += mine
+                if truth == 0:
                     negative_frames[class_id] += 1
-                    negative_predictions[class_id] += len(mine)
+                    negative_predictions[class_id] += mine
         if progress:
             progress(min(start + _BATCH, len(frames)), len(frames))
     result = average_precision.compute()
     ap_by_class = {int(c): row for c, row in zip(result.matched_classes, result.ap_per_class)}
+    precisions, recalls = precision.compute(), recall.compute()
+    precision_by_class = dict(zip(precisions.matched_classes.tolist(), precisions.precision_per_class[:, 0].tolist()))
+    recall_by_class = dict(zip(recalls.matched_classes.tolist(), recalls.recall_per_class[:, 0].tolist()))
     metrics = {}
     for class_id, name in enumerate(classes):
         ap = ap_by_class.get(class_id)
@@ -149,8 +140,8 @@ def evaluate(
             instances=int(instances[class_id]),
             ap50=None if ap is None else float(ap[0]),
             ap50_95=None if ap is None else float(ap.mean()),
-            precision=float(true_positives[class_id] / predicted[class_id]) if predicted[class_id] else None,
-            recall=float(true_positives[class_id] / instances[class_id]) if instances[class_id] else None,
+            precision=precision_by_class.get(class_id, 0.0) if predicted[class_id] else None,
+            recall=recall_by_class.get(class_id, 0.0) if instances[class_id] else None,
             fp_per_negative_frame=(
                 float(negative_predictions[class_id] / negative_frames[class_id]) if negative_frames[class_id] else None
             ),

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 
 from alerts.site_shapes import CameraShapes
@@ -28,6 +29,7 @@ from finetune.jobs import JobStatus
 from tests.conftest import TEST_IMGSZ
 from vigil.config import VigilConfig, load_config
 from vigil.finetune_service import SiteFinetuning
+from vigil.metric_families import exposition
 from vigil.stores import open_store, site_registry
 
 pytestmark = pytest.mark.slow
@@ -139,6 +141,10 @@ def test_cameras_survive_a_lost_node_and_edits_reach_every_node(ray_cluster, pos
             assert f"{worker.name} on " in shown.stdout and ", ".join(worker.cameras) in shown.stdout
         assert "nodes (2):" in shown.stdout and "detector replicas (2):" in shown.stdout, shown.stdout
         assert f"model {candidate}" in shown.stdout
+        scraped = exposition(pipeline.dashboard_services().metrics)  # what /metrics serves for the cluster
+        series = {(s.name, s.labels.get("worker")) for f in text_string_to_metric_families(scraped) for s in f.samples}
+        assert {("vigil_camera_worker_overflow_total", w.name) for w in status.workers} <= series, scraped
+        assert ("vigil_replica_frames_total", None) in series and ("vigil_detector_frames_total", None) not in series
         driver_node = ray.get_runtime_context().get_node_id()
         victim = next(node for node in ray_cluster.worker_nodes if node.node_id != driver_node)
         moving = {c for w in pipeline.status().workers if w.node_id == victim.node_id for c in w.cameras}

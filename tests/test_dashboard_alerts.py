@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import IntegrityError
 
 from alerts import AlertStatus, Severity
@@ -29,8 +31,6 @@ from tests.dashboard_support import PASSWORD, T0, build_site, csrf
 from vigil.users_cli import add_user_commands
 
 MINUTE = timedelta(minutes=1)
-_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"(?:,|$)')
 
 
 def ids(response) -> list[int]:
@@ -114,7 +114,6 @@ def test_detail_shows_snapshot_clip_facts_and_audit_trail(site) -> None:
     )
     site.store.set_status(alert_id, AlertStatus.ACKNOWLEDGED, "ana", "on it")
     site.store.add_note(alert_id, "bo", "guard sent")
-    alert = site.store.get(alert_id)
     page = site.client("viewer").get(f"/alerts/{alert_id}").text
     snapshot_url, clip_url = f"/media/alerts/{alert_id}/snapshot", f"/media/alerts/{alert_id}/clip"
     assert f'<img class="snapshot" src="{snapshot_url}"' in page
@@ -259,18 +258,17 @@ def test_hourly_chart_buckets_by_hour_and_scales_to_the_peak() -> None:
     assert hourly_chart([], now).series == () and hourly_chart([], now).peak == 0
 
 
-def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], str]:
-    samples = {}
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        match = _SAMPLE.fullmatch(line)
-        assert match, f"not a Prometheus sample line: {line!r}"
-        name, labels, value = match.groups()
-        parsed = tuple(_LABEL.findall(labels))
-        assert ",".join(f'{k}="{v}"' for k, v in parsed) == labels, line
-        samples[name, parsed] = value
-    return samples
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics text, read by prometheus_client's own parser."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+class _DetectorSeries:
+    """A pipeline's collector, as far as the dashboard knows one."""
+
+    def collect(self):
+        yield GaugeMetricFamily("vigil_detector_batch_size", "Frames per batch.", value=4)
 
 
 def test_metrics_are_prometheus_text_with_alert_totals_and_camera_health(tmp_path, users_db) -> None:
@@ -278,30 +276,35 @@ def test_metrics_are_prometheus_text_with_alert_totals_and_camera_health(tmp_pat
         "lobby": CameraHealth("lobby", CameraState.STREAMING, fps_in=10.0, fps_out=4.5, dropped=3, reconnects=0),
         'odd "cam"\\': CameraHealth('odd "cam"\\', CameraState.RECONNECTING, dropped=0, reconnects=7),
     }
-    extra = ["# TYPE vigil_detector_batch_size gauge", "vigil_detector_batch_size{} 4"]
-    site = build_site(tmp_path, users_db, health=lambda: health, metrics=lambda: extra)
+    site = build_site(tmp_path, users_db, health=lambda: health, metrics=_DetectorSeries())
     for rule in ("crowd", "crowd", "loitering"):
         site.alert(rule=rule)
     site.store.set_status(site.alert(rule="crowd"), AlertStatus.FALSE_POSITIVE, "operator")
     response = site.client("viewer").get("/metrics")
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     samples = _samples(response.text)
-    assert samples["vigil_alerts_total", (("rule", "crowd"), ("status", "new"))] == "2"
-    assert samples["vigil_alerts_total", (("rule", "crowd"), ("status", "false_positive"))] == "1"
-    assert samples["vigil_alerts_total", (("rule", "loitering"), ("status", "new"))] == "1"
-    lobby, odd = (("camera", "lobby"),), (("camera", 'odd \\"cam\\"\\\\'),)
-    assert samples["vigil_camera_fps_in", lobby] == "10.0" and samples["vigil_camera_fps_out", lobby] == "4.5"
-    assert samples["vigil_camera_dropped_total", lobby] == "3" and samples["vigil_camera_up", lobby] == "1"
-    assert samples["vigil_camera_reconnects_total", odd] == "7" and samples["vigil_camera_up", odd] == "0"
-    assert samples["vigil_detector_batch_size", ()] == "4"
+    assert samples["vigil_alerts_total", (("rule", "crowd"), ("status", "new"))] == 2
+    assert samples["vigil_alerts_total", (("rule", "crowd"), ("status", "false_positive"))] == 1
+    assert samples["vigil_alerts_total", (("rule", "loitering"), ("status", "new"))] == 1
+    lobby, odd = (("camera", "lobby"),), (("camera", 'odd "cam"\\'),)
+    assert samples["vigil_camera_fps_in", lobby] == 10.0 and samples["vigil_camera_fps_out", lobby] == 4.5
+    assert samples["vigil_camera_dropped_total", lobby] == 3 and samples["vigil_camera_up", lobby] == 1
+    assert samples["vigil_camera_reconnects_total", odd] == 7 and samples["vigil_camera_up", odd] == 0
+    assert 'camera="odd \\"cam\\"\\\\"' in response.text, "label values are escaped"
+    assert samples["vigil_detector_batch_size", ()] == 4
     assert "# TYPE vigil_camera_dropped_total counter" in response.text
+    assert samples["process_resident_memory_bytes", ()] > 0, "the process's own series"
     site.store.close()
 
 
-def test_metrics_without_a_pipeline_have_alerts_only(site) -> None:
+def test_metrics_without_a_pipeline_have_alerts_only(site, tmp_path, users_db) -> None:
     site.alert()
     names = {name for name, _ in _samples(site.client("viewer").get("/metrics").text)}
-    assert names == {"vigil_alerts_total"}
+    assert {name for name in names if name.startswith("vigil_")} == {"vigil_alerts_total"}
+    other = build_site(tmp_path / "other", users_db, metrics=_DetectorSeries())
+    assert "vigil_detector_batch_size" in other.client("viewer").get("/metrics").text
+    assert "vigil_detector_batch_size" not in site.client("viewer").get("/metrics").text, "each app its own registry"
+    other.store.close()
 
 
 def test_cameras_page_and_api_show_health_or_say_the_pipeline_is_stopped(tmp_path, users_db) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from detector.placement import assign_cameras, detection_devices
 from vigil.config import VigilConfig
+from vigil.metric_families import exposition
 from vigil.pipeline import Pipeline
 
 
@@ -29,6 +31,7 @@ def test_two_devices_each_batch_their_own_cameras(sample_video, tmp_path) -> Non
         "cameras": {"a": camera, "b": camera, "c": {**camera, "detect_fps": 10}},
         "detector": {"model": "default", "imgsz": 320, "device": ["cpu", "cpu"], "backend": "pytorch"},
         "motion": {"enabled": False},
+        "record": {"enabled": False},
         "storage": {"database": str(tmp_path / "vigil.db"), "media_dir": str(tmp_path / "media"),
                     "recordings_dir": str(tmp_path / "recordings")},
         "finetune": {"models_dir": str(tmp_path / "models")},
@@ -45,5 +48,11 @@ def test_two_devices_each_batch_their_own_cameras(sample_video, tmp_path) -> Non
         pipeline.stop()
     assert first.stats.frames >= 10 and second.stats.frames >= 20
     assert second.stats.mean_batch > 1.0, "cameras on one device share its batches"
-    metrics = "\n".join(pipeline.metric_lines())
+    metrics = exposition(pipeline.metrics)
     assert 'vigil_detector_frames_total{device="cpu"}' in metrics
+    # The histograms count every frame and every inference call of their device.
+    counts = [(s.name, s.value) for f in text_string_to_metric_families(metrics) for s in f.samples]
+    assert sum(v for name, v in counts if name == "vigil_detector_frame_age_seconds_count") == \
+        first.stats.frames + second.stats.frames
+    assert sum(v for name, v in counts if name == "vigil_detector_inference_seconds_count") == \
+        first.stats.batches + second.stats.batches

@@ -24,8 +24,9 @@ from finetune.jobs import JobStatus, JobStore
 from finetune.registry import ModelRegistry
 from finetune.training_set import BACKGROUND_TAG
 from vigil.cli import main
-from vigil.config import ScheduleConfig, load_config
+from vigil.config import RetrainingScheduleConfig, load_config
 from vigil.finetune_service import SiteFinetuning
+from vigil.metric_families import exposition
 from vigil.retraining import RetrainingSchedule
 from vigil.stores import site_registry
 
@@ -199,7 +200,7 @@ def test_a_running_pipeline_swaps_models_between_batches(site: Site):
         more_frames(3)
         assert batcher.swaps == 1 and PACKAGE_CLASS in batcher.detector.class_names
         assert (registry.root / "v0001" / "exports").is_dir(), "the promoted version was exported before the swap"
-        assert 'vigil_detector_model_info{version="v0001"} 1' in pipeline.metric_lines()
+        assert 'vigil_detector_model_info{version="v0001"} 1.0' in exposition(pipeline.metrics)
         registry.rollback("test")
         assert pipeline.model_watcher.wait_for("base", timeout=60)
         more_frames(3)
@@ -221,7 +222,7 @@ def test_scheduled_retraining_starts_a_job_and_keeps_its_report(site: Site, tmp_
     store = AlertStore(config.storage.database)
     finetuning = SiteFinetuning(config, store)
     now = datetime.now().astimezone()
-    schedule = RetrainingSchedule(ScheduleConfig(dataset="one-clip", at=f"{now:%H:%M}", feedback=False),
+    schedule = RetrainingSchedule(RetrainingScheduleConfig(dataset="one-clip", at=f"{now:%H:%M}", feedback=False),
                                   finetuning, now - timedelta(minutes=1))
     job_id = schedule.check(now)
     try:

@@ -55,14 +55,14 @@ def test_a_dwell_timer_is_right_across_gated_gaps(sample_video, small_detector, 
     })
     pipeline = Pipeline(config, detector=small_detector)
     started: list[tuple[float, AlertStarted]] = []
-    process = pipeline.engine.process
+    process = pipeline.rule_engine.process
 
     def recording(frame, detections):
         events = process(frame, detections)
         started.extend((frame.pts, event) for event in events if isinstance(event, AlertStarted))
         return events
 
-    pipeline.engine.process = recording
+    pipeline.rule_engine.process = recording
     pipeline.start()
     try:
         pipeline.health.wait_until("lobby", lambda h: h.state == "ended", timeout_s=120)

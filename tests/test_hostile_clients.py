@@ -81,7 +81,7 @@ def _until(check, what: str, within_s: float):
 
 
 def _no_streams_open(vigil: RunningVigil, session: requests.Session) -> None:
-    metrics = lambda: "\nvigil_live_streams 0\n" in session.get(f"{vigil.url}/metrics", timeout=30).text
+    metrics = lambda: "\nvigil_live_streams 0.0\n" in session.get(f"{vigil.url}/metrics", timeout=30).text
     _until(metrics, "the live streams of earlier tests were not all closed", 10)
 
 

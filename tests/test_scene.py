@@ -11,7 +11,7 @@ import pytest
 import supervision as sv
 
 import alerts.scene
-from alerts import AlertEnded, AlertEngine, AlertStarted, AlertUpdated
+from alerts import AlertEngine, AlertUpdated
 from alerts.line_crossing import LineCrossingRule
 from alerts.occupancy import OccupancyRule
 from alerts.presence import DwellRule, PresenceRule

@@ -35,7 +35,7 @@ def test_a_database_locked_for_ten_seconds_neither_slows_detection_nor_loses_an_
     pipeline = Pipeline(config, detector=small_detector)
     started: list[AlertStarted] = []
     raised = threading.Condition()
-    process = pipeline.engine.process
+    process = pipeline.rule_engine.process
 
     def recording(frame, detections):
         events = process(frame, detections)
@@ -44,7 +44,7 @@ def test_a_database_locked_for_ten_seconds_neither_slows_detection_nor_loses_an_
             raised.notify_all()
         return events
 
-    pipeline.engine.process = recording
+    pipeline.rule_engine.process = recording
     pipeline.start()
     try:
         with raised:

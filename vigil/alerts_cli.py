@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from alerts import Alert, AlertStatus, Severity
+from alerts.utc import utc_text
 from vigil.config import ConfigError, load_config, report_problems
 from vigil.stores import open_store
 
@@ -46,24 +47,17 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _utc_text(time: datetime | None) -> str:
-    return "" if time is None else time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _record(alert: Alert) -> dict[str, Any]:
-    """Every stored field as JSON-ready values; times ISO 8601 with their offset."""
-    return alert.record(datetime.isoformat) | {
-        "snapshot_path": alert.snapshot_path,
-        "clip_path": alert.clip_path,
-        "details": alert.details,
-    }
+    """Every stored field as JSON-ready values, in `_RECORD_FIELDS` order; times ISO 8601 with their offset."""
+    record = alert.record() | {"snapshot_path": alert.snapshot_path, "clip_path": alert.clip_path}
+    return {name: record[name] for name in _RECORD_FIELDS}
 
 
 def _table(alerts: Sequence[Alert]) -> str:
     rows = [_TABLE_HEADER] + [
         (
             str(a.id),
-            _utc_text(a.started_at),
+            utc_text(a.started_at),
             a.camera,
             a.rule,
             a.kind,
@@ -72,7 +66,7 @@ def _table(alerts: Sequence[Alert]) -> str:
             f"{a.score:.2f}",
             str(a.severity),
             str(a.status),
-            _utc_text(a.ended_at),
+            utc_text(a.ended_at),
         )
         for a in alerts
     ]

@@ -378,7 +378,7 @@ class GateConfig(_Section):
     live model's own boxes at the operating confidence."""
 
 
-class ScheduleConfig(_Section):
+class RetrainingScheduleConfig(_Section):
     """Periodic retraining inside `vigil run`: feedback, train, gated promotion."""
 
     dataset: Name
@@ -426,7 +426,7 @@ class FinetuneConfig(_Section):
     max_upload_mb: PositiveFloat = 2048.0
     pseudo_labels: PseudoLabelConfig = PseudoLabelConfig()
     gate: GateConfig = GateConfig()
-    schedule: ScheduleConfig | None = None
+    schedule: RetrainingScheduleConfig | None = None
 
     _known_device = field_validator("device")(_check_device)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
 from detector import Batcher, YoloDetector
 from detector.batcher import DetectionSink
 from detector.exports import ExportCache
@@ -13,6 +16,7 @@ from detector.placement import assign_cameras
 from finetune.registry import ModelRegistry, ModelVersion
 from streamer import HealthMonitor, LatestFrameBoard
 from vigil.config import VigilConfig
+from vigil.metric_families import labelled, merged
 from vigil.site_frames import collect_site_frames
 
 log = logging.getLogger(__name__)
@@ -83,33 +87,32 @@ class DetectionStage:
         for batcher in self.batchers:
             batcher.join()
 
-    def metric_lines(self) -> list[str]:
-        """Prometheus lines per device: backend, frames, batches, mean batch, swaps, latency quantiles."""
-        series: dict[str, list[str]] = {
-            "vigil_detector_backend_info gauge": [],
-            "vigil_detector_frames_total counter": [],
-            "vigil_detector_batches_total counter": [],
-            "vigil_detector_batch_size_mean gauge": [],
-            "vigil_detector_model_swaps_total counter": [],
-            "vigil_detector_latency_ms gauge": [],
-        }
+    def metric_families(self) -> list[Metric]:
+        """Per device: backend, frames, batches, mean batch, swaps, latency quantiles, inference and frame-age
+        histograms."""
+        backend = GaugeMetricFamily("vigil_detector_backend_info", "The inference backend serving a device.",
+                                    labels=["device", "backend", "precision"])
+        frames = CounterMetricFamily("vigil_detector_frames", "Frames detected.", labels=["device"])
+        batches = CounterMetricFamily("vigil_detector_batches", "Inference calls.", labels=["device"])
+        mean_batch = GaugeMetricFamily("vigil_detector_batch_size_mean", "Frames per inference call, on average.",
+                                       labels=["device"])
+        swaps = CounterMetricFamily("vigil_detector_model_swaps", "Models swapped in while running.",
+                                    labels=["device"])
+        latency = GaugeMetricFamily("vigil_detector_latency_ms", "Recent frame latency (decode to detections).",
+                                    labels=["device", "quantile"])
+        histograms = []
         for batcher in self.batchers:
             detector, stats = batcher.detector, batcher.stats
-            device = f'device="{detector.device}"'
-            series["vigil_detector_backend_info gauge"].append(
-                f'{{{device},backend="{detector.backend}",precision="{detector.precision}"}} 1'
-            )
-            series["vigil_detector_frames_total counter"].append(f"{{{device}}} {stats.frames}")
-            series["vigil_detector_batches_total counter"].append(f"{{{device}}} {stats.batches}")
-            series["vigil_detector_batch_size_mean gauge"].append(f"{{{device}}} {stats.mean_batch:.3f}")
-            series["vigil_detector_model_swaps_total counter"].append(f"{{{device}}} {batcher.swaps}")
+            device = detector.device
+            backend.add_metric([device, detector.backend, detector.precision], 1)
+            frames.add_metric([device], stats.frames)
+            batches.add_metric([device], stats.batches)
+            mean_batch.add_metric([device], round(stats.mean_batch, 3))
+            swaps.add_metric([device], batcher.swaps)
             if stats.frames:
                 p50, p95 = stats.latency_percentiles_ms(50, 95)
-                series["vigil_detector_latency_ms gauge"] += [
-                    f'{{{device},quantile="0.5"}} {p50:.1f}', f'{{{device},quantile="0.95"}} {p95:.1f}'
-                ]
-        lines = []
-        for header, values in series.items():
-            name = header.split()[0]
-            lines += [f"# TYPE {header}", *(f"{name}{value}" for value in values)]
-        return lines
+                latency.add_metric([device, "0.5"], round(p50, 1))
+                latency.add_metric([device, "0.95"], round(p95, 1))
+            histograms += labelled([*stats.inference_seconds.collect(), *stats.frame_age_seconds.collect()],
+                                   {"device": device})
+        return [backend, frames, batches, mean_batch, swaps, latency, *merged(histograms)]

@@ -36,6 +36,7 @@ from vigil.config import CameraConfig, ConfigError, RecordConfig, VigilConfig, c
 from vigil.detection import DetectionStage, build_detector
 from vigil.model_watch import LiveModelWatcher
 from vigil.notifications import CameraStatusEvents, build_notifier, site_entities
+from vigil.pipeline_metrics import PipelineMetrics
 from vigil.stores import open_store, site_registry
 from vigil.rule_factory import build_rules, class_thresholds, site_shapes
 from vigil.track_activity import TrackActivity
@@ -184,10 +185,10 @@ class Pipeline:
         self.live = LiveHub(render=draw, jpeg_quality=config.dashboard.live_jpeg_quality)
         self.arming = RuleArming(self.store.engine)
         """Rules disarmed per camera by an MQTT command; kept across restarts."""
-        self.engine = AlertEngine(build_rules(config), self.shapes, self.arming)
+        self.rule_engine = AlertEngine(build_rules(config), self.shapes, self.arming)
         self.notifier = build_notifier(
-            config, self.store, self.arming, site_entities(config, self.engine.rules, self.shapes),
-            health=self.health.snapshot, zone_counts=self.engine.zone_counts,
+            config, self.store, self.arming, site_entities(config, self.rule_engine.rules, self.shapes),
+            health=self.health.snapshot, zone_counts=self.rule_engine.zone_counts,
         )
         """Delivers the outbox (alert and camera events) to MQTT, webhooks and Apprise services."""
         self.health.listen(CameraStatusEvents(self.writer.submit).state_changed)
@@ -225,6 +226,8 @@ class Pipeline:
             swap=self.detection.swap,
             check=lambda candidate: check_rule_classes(config, candidate.class_names),
         )
+        self.metrics = PipelineMetrics(self)
+        """/metrics of this pipeline, read from its stages at each scrape."""
 
     def _load_detectors(self, version: ModelVersion, devices: list[str]) -> list[YoloDetector]:
         return [build_detector(self.config, self.registry, version, device) for device in devices]
@@ -242,7 +245,7 @@ class Pipeline:
     def _on_detections(self, frame: Frame, detections: sv.Detections) -> None:
         motion = frame.motion if self.config.dashboard.live_show_motion else ()
         self.live.publish(frame.camera, frame.image, detections, motion)
-        events = self.engine.process(frame, detections)
+        events = self.rule_engine.process(frame, detections)
         for event in events if frame.camera in self.recorded else ():
             if isinstance(event, AlertStarted):
                 at = datetime.fromtimestamp(frame.wall_time, UTC)  # a recorded file's frames are on its clock
@@ -304,7 +307,7 @@ class Pipeline:
         self.detection.join()
         self.workers.stop()
         self.save_scores()
-        closing = self.engine.close_all(datetime.now(UTC))
+        closing = self.rule_engine.close_all(datetime.now(UTC))
         for event in closing:
             self.clips.alert_ended(event.key, event.ended_at)
         self.writer.submit(closing)
@@ -337,60 +340,12 @@ class Pipeline:
         """What the dashboard reads from a running pipeline: the store, users, camera health, detector metrics,
         the recordings and each recorder's state."""
         return DashboardServices(
-            self.store, UserStore(self.store.engine), self.health.snapshot, self.metric_lines,
+            self.store, UserStore(self.store.engine), self.health.snapshot, self.metrics,
             scores=self.scores.summary, rule_thresholds=class_thresholds(self.config),
             cameras=tuple(self.config.cameras), recordings=self.recordings,
             recorder_status=lambda: {recorder.camera: recorder.status() for recorder in self.recorders},
             notifier=self.notifier,
         )
-
-    def metric_lines(self) -> list[str]:
-        """The /metrics lines of this pipeline: detection, the writer, workers, recording, notifications."""
-        writer = self.writer.stats()
-        lines = self.detection.metric_lines()
-        if self.model_watcher is not None:
-            lines += ["# TYPE vigil_detector_model_info gauge",
-                      f'vigil_detector_model_info{{version="{self.model_watcher.serving}"}} 1']
-        lines += [
-            "# TYPE vigil_alert_writer_queued gauge",
-            f"vigil_alert_writer_queued {writer.queued}",
-            "# TYPE vigil_alert_writer_journal_pending gauge",
-            f"vigil_alert_writer_journal_pending {writer.pending_in_journal}",
-            "# TYPE vigil_alert_writer_journaled_total counter",
-            f"vigil_alert_writer_journaled_total {writer.journaled}",
-            "# TYPE vigil_alert_writer_store_failing gauge",
-            f"vigil_alert_writer_store_failing {int(writer.store_failing)}",
-            "# TYPE vigil_camera_worker_overflow_total counter",
-            *(f'vigil_camera_worker_overflow_total{{camera="{camera}"}} {self.workers.overflowed[camera]}'
-              for camera in self.config.cameras),
-        ]
-        recorders = [recorder.status() for recorder in self.recorders]
-        lines += [
-            "# TYPE vigil_recording_active gauge",
-            *(f'vigil_recording_active{{camera="{r.camera}"}} {int(r.recording)}' for r in recorders),
-            "# TYPE vigil_recording_segments_total counter",
-            *(f'vigil_recording_segments_total{{camera="{r.camera}"}} {r.segments}' for r in recorders),
-            "# TYPE vigil_recording_bytes_total counter",
-            *(f'vigil_recording_bytes_total{{camera="{r.camera}"}} {r.bytes}' for r in recorders),
-            "# TYPE vigil_recording_unindexed_total counter",
-            f"vigil_recording_unindexed_total {self.keeper.overflowed}",
-        ]
-        sinks = self.notifier.states()
-        lines += [
-            "# TYPE vigil_notify_backlog gauge",
-            *(f'vigil_notify_backlog{{sink="{s.name}",kind="{s.kind}"}} {s.backlog}' for s in sinks),
-            "# TYPE vigil_notify_delivered_total counter",
-            *(f'vigil_notify_delivered_total{{sink="{s.name}"}} {s.delivered}' for s in sinks),
-            "# TYPE vigil_notify_skipped_total counter",
-            *(f'vigil_notify_skipped_total{{sink="{s.name}"}} {s.skipped}' for s in sinks),
-            "# TYPE vigil_notify_failed_total counter",
-            *(f'vigil_notify_failed_total{{sink="{s.name}"}} {s.failed}' for s in sinks),
-            "# TYPE vigil_notify_attempts_failed_total counter",
-            *(f'vigil_notify_attempts_failed_total{{sink="{s.name}"}} {s.attempts_failed}' for s in sinks),
-            "# TYPE vigil_notify_failing gauge",
-            *(f'vigil_notify_failing{{sink="{s.name}"}} {int(s.failing)}' for s in sinks),
-        ]
-        return lines
 
     def finished(self) -> bool:
         """True when no camera can deliver frames any more (files ended, unreadable files)."""

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 from finetune.dataset import DatasetError
 from finetune.jobs import JobBusy
-from vigil.config import ScheduleConfig
+from vigil.config import RetrainingScheduleConfig
 from vigil.finetune_service import SiteFinetuning
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def interval_elapsed(now: datetime, last_started: datetime | None, every_days: f
 class RetrainingSchedule:
     """Checked on every tick of `vigil run`; starts a job through `finetuning` when one is due."""
 
-    def __init__(self, schedule: ScheduleConfig, finetuning: SiteFinetuning, now: datetime) -> None:
+    def __init__(self, schedule: RetrainingScheduleConfig, finetuning: SiteFinetuning, now: datetime) -> None:
         self.schedule = schedule
         self.finetuning = finetuning
         hours, minutes = (int(part) for part in schedule.at.split(":"))

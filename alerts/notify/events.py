@@ -68,7 +68,8 @@ def add_alert_event(session: Session, kind: EventKind, alert: Alert, key: str,
     """Add an event about `alert` (as stored after the change) to the transaction; a key already there is kept.
 
     `rule_open`, for an end, is how many other alerts of the rule are still open on the camera."""
-    body: dict[str, Any] = {"alert": alert_body(alert)}
+    media = {"has_snapshot": alert.snapshot_path is not None, "has_clip": alert.clip_path is not None}
+    body: dict[str, Any] = {"alert": alert.record() | {"key": alert.key, **media}}
     if change is not None:
         body["change"] = change
     if rule_open is not None:
@@ -90,12 +91,6 @@ def add_test_event(session: Session, sink: str, actor: str) -> None:
     now = datetime.now(UTC)
     _add(session, OutboxRow(key=f"test.{sink}.{now.isoformat()}", at=now, kind=str(EventKind.TEST), only_sink=sink,
                             payload={"test": {"sink": sink, "requested_by": actor}}))
-
-
-def alert_body(alert: Alert) -> dict[str, Any]:
-    """The alert as an event carries it: its stored fields, details, and whether it has a snapshot and a clip."""
-    return {**alert.record(datetime.isoformat), "details": alert.details, "key": alert.key,
-            "has_snapshot": alert.snapshot_path is not None, "has_clip": alert.clip_path is not None}
 
 
 def to_event(row: OutboxRow, media: MediaRoot) -> OutboxEvent:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from prometheus_client.metrics_core import Metric
 
 from alerts.site_shapes import CameraShapes
 from streamer import CameraHealth
@@ -81,7 +82,7 @@ class CameraWorker:
         writer = self._running.writer.stats()
         stats = [batcher.stats for batcher in self._running.detection.batchers]
         return WorkerReport(
-            self._running.health.snapshot(), self._running.engine.zone_counts(),
+            self._running.health.snapshot(), self._running.rule_engine.zone_counts(),
             sum(s.frames for s in stats), sum(s.batches for s in stats), sum(self._running.workers.overflowed.values()),
             writer.queued, writer.pending_in_journal,
         )
@@ -106,8 +107,8 @@ class CameraWorker:
         """A rule armed or disarmed over MQTT at the driver (already stored): disarming ends its open alert here."""
         self._running.arming.changed_elsewhere(camera, rule, armed)
 
-    def metric_lines(self) -> list[str]:
-        return self._running.metric_lines()
+    def metric_families(self) -> list[Metric]:
+        return list(self._running.metrics.collect())
 
     def save_scores(self) -> None:
         self._running.save_scores()

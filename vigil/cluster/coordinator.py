@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ray
+from prometheus_client.metrics_core import Metric
 from ray.exceptions import ActorDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -19,7 +20,7 @@ from alerts.site_shapes import CameraShapes
 from streamer import CameraHealth, CameraState
 from vigil.cluster.camera_worker import CameraWorker, WorkerReport
 from vigil.cluster.logs import log_like_vigil
-from vigil.cluster.metrics import merged_metric_lines
+from vigil.cluster.metrics import cluster_families
 from vigil.cluster.placement import REPLICA_GPU_SHARE, NodeInfo, WorkerPlan, place, plan_workers
 from vigil.cluster.replica import DetectorReplica, ReplicaStatus
 from vigil.config import VigilConfig, check_rule_classes
@@ -456,19 +457,19 @@ class Coordinator:
             except RayError as error:  # stored: its next worker reads it
                 log.warning("arming %s/%s reaches the camera when its worker next starts: %s", camera, rule, error)
 
-    def metric_lines(self) -> list[str]:
-        """Every worker's /metrics lines, labelled by worker and node, and each replica's."""
+    def metric_families(self) -> list[Metric]:
+        """Every worker's /metrics families, labelled by worker and node, and each replica's."""
         placed = list(self._placed.values())
-        asked = [(p.plan.name, p.node_id, p.handle.metric_lines.remote()) for p in placed]
+        asked = [(p.plan.name, p.node_id, p.handle.metric_families.remote()) for p in placed]
         parts = []
         for name, node, reference in asked:
             try:
-                lines = ray.get(reference, timeout=CALL_TIMEOUT_S)
-                parts.append(({"worker": name, "node": self._address(node)}, lines))
+                families = ray.get(reference, timeout=CALL_TIMEOUT_S)
+                parts.append(({"worker": name, "node": self._address(node)}, families))
             except RayError:
                 continue
-        return merged_metric_lines(parts, list(self._replica_status.values()),
-                                   {n: self._address(n) for n in list(self._replicas)})
+        return cluster_families(parts, list(self._replica_status.values()),
+                                {n: self._address(n) for n in list(self._replicas)})
 
     def save_scores(self) -> None:
         for placed in list(self._placed.values()):

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from ray.exceptions import RayError
 
 from alerts import AlertWriter
@@ -42,6 +44,19 @@ class ClusterShapes:
 
     def replace(self, camera: str, shapes: CameraShapes) -> None:
         ray.get(self._coordinator.replace_shapes.remote(camera, shapes), timeout=CALL_TIMEOUT_S)
+
+
+class ClusterMetrics(Collector):
+    """/metrics of every worker and replica, gathered by the coordinator at each scrape."""
+
+    def __init__(self, coordinator: Any) -> None:
+        self._coordinator = coordinator
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            yield from ray.get(self._coordinator.metric_families.remote(), timeout=3 * CALL_TIMEOUT_S)
+        except RayError as error:
+            log.warning("/metrics without the cluster's series: the coordinator did not answer: %s", error)
 
 
 class RemoteLive:
@@ -152,11 +167,6 @@ class ClusterPipeline:
     def status(self) -> ClusterStatus:
         return ray.get(self.coordinator.status.remote(), timeout=CALL_TIMEOUT_S)
 
-    def metric_lines(self) -> list[str]:
-        try:
-            return ray.get(self.coordinator.metric_lines.remote(), timeout=3 * CALL_TIMEOUT_S)
-        except RayError:
-            return []
 
     def purge_expired(self) -> None:
         self.writer.submit(expired_purge(self.config))
@@ -192,7 +202,7 @@ class ClusterPipeline:
     def dashboard_services(self) -> DashboardServices:
         """The dashboard of the whole cluster: the database, the shared recordings, every camera's health."""
         return DashboardServices(
-            self.store, UserStore(self.store.engine), self.health, self.metric_lines,
+            self.store, UserStore(self.store.engine), self.health, ClusterMetrics(self.coordinator),
             rule_thresholds=class_thresholds(self.config), cameras=tuple(self.config.cameras),
             recordings=RecordingIndex(self.store.engine, Path(self.config.storage.recordings_dir)),
             notifier=self.notifier,

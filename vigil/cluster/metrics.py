@@ -1,66 +1,48 @@
-"""/metrics for a whole cluster: each worker's lines labelled with its worker and node, and the replicas' series."""
+"""/metrics for a whole cluster: each worker's families labelled with its worker and node, and the replicas'."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from vigil.cluster.replica import ReplicaStatus
+from vigil.metric_families import labelled, merged
 
 
-def merged_metric_lines(
-    parts: Sequence[tuple[Mapping[str, str], Sequence[str]]], replicas: Sequence[ReplicaStatus],
+def cluster_families(
+    parts: Sequence[tuple[Mapping[str, str], Sequence[Metric]]], replicas: Sequence[ReplicaStatus],
     node_address: Mapping[str, str],
-) -> list[str]:
-    """One exposition of every part's lines, each sample given the part's labels, a metric's TYPE line once.
+) -> list[Metric]:
+    """Every part's families, each sample given the part's labels, one family per name; then the replicas'.
 
     Example:
-        >>> merged_metric_lines([({"worker": "worker-0"}, ["# TYPE up gauge", "up 1", 'fps{camera="a"} 5'])], [], {})
-        ['# TYPE up gauge', 'up{worker="worker-0"} 1', 'fps{worker="worker-0",camera="a"} 5']
+        >>> from prometheus_client.core import GaugeMetricFamily
+        >>> parts = [({"worker": f"worker-{i}"}, [GaugeMetricFamily("up", "Up.", value=1)]) for i in range(2)]
+        >>> [(s.labels, s.value) for s in cluster_families(parts, [], {})[0].samples]
+        [({'worker': 'worker-0'}, 1), ({'worker': 'worker-1'}, 1)]
     """
-    types: dict[str, str] = {}
-    samples: dict[str, list[str]] = {}
-    order: list[str] = []
-    for labels, lines in parts:
-        prefix = ",".join(f'{key}="{value}"' for key, value in labels.items())
-        for line in lines:
-            if line.startswith("# TYPE "):
-                name = line.split()[2]
-                types.setdefault(name, line)
-                if name not in order:
-                    order.append(name)
-                continue
-            if not line or line.startswith("#"):
-                continue
-            series, value = line.rsplit(" ", 1)
-            name, _, rest = series.partition("{")
-            inside = rest.rstrip("}")
-            labelled = f"{name}{{{prefix}{',' if prefix and inside else ''}{inside}}} {value}"
-            samples.setdefault(name, []).append(labelled)
-            if name not in order:
-                order.append(name)
-    merged = []
-    for name in order:
-        if name in types:
-            merged.append(types[name])
-        merged += samples.get(name, [])
-    return merged + _replica_lines(replicas, node_address)
+    families = [family for labels, part in parts for family in labelled(part, labels)]
+    return merged([*families, *_replica_families(replicas, node_address)])
 
 
-def _replica_lines(replicas: Sequence[ReplicaStatus], node_address: Mapping[str, str]) -> list[str]:
+def _replica_families(replicas: Sequence[ReplicaStatus], node_address: Mapping[str, str]) -> Iterator[Metric]:
     if not replicas:
-        return []
+        return
+    labels = ["replica", "node", "device"]
 
-    def labels(replica: ReplicaStatus) -> str:
-        return (f'replica="{replica.name}",node="{node_address.get(replica.node_id, replica.node_id[:12])}",'
-                f'device="{replica.device}"')
+    def where(replica: ReplicaStatus) -> list[str]:
+        return [replica.name, node_address.get(replica.node_id, replica.node_id[:12]), replica.device]
 
-    return [
-        "# TYPE vigil_replica_frames_total counter",
-        *(f"vigil_replica_frames_total{{{labels(r)}}} {r.frames}" for r in replicas),
-        "# TYPE vigil_replica_batch_size_mean gauge",
-        *(f"vigil_replica_batch_size_mean{{{labels(r)}}} {r.mean_batch:.3f}" for r in replicas),
-        "# TYPE vigil_replica_backlog gauge",
-        *(f"vigil_replica_backlog{{{labels(r)}}} {r.backlog}" for r in replicas),
-        "# TYPE vigil_detector_model_info gauge",
-        *(f'vigil_detector_model_info{{{labels(r)},version="{r.model}"}} 1' for r in replicas),
-    ]
+    frames = CounterMetricFamily("vigil_replica_frames", "Frames a detector replica detected.", labels=labels)
+    mean_batch = GaugeMetricFamily("vigil_replica_batch_size_mean", "Frames per inference call of a replica.",
+                                   labels=labels)
+    backlog = GaugeMetricFamily("vigil_replica_backlog", "Images waiting for a replica's inference.", labels=labels)
+    model = GaugeMetricFamily("vigil_detector_model_info", "The model version serving.", labels=[*labels, "version"])
+    for replica in replicas:
+        frames.add_metric(where(replica), replica.frames)
+        mean_batch.add_metric(where(replica), round(replica.mean_batch, 3))
+        backlog.add_metric(where(replica), replica.backlog)
+        model.add_metric([*where(replica), replica.model], 1)
+    yield from (frames, mean_batch, backlog, model)
