@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import supervision as sv
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 from trackers import ByteTrackTracker
 
+from streamer.reader import DEFAULT_DETECT_FPS
 
-@dataclass(frozen=True, slots=True)
-class TrackerSettings:
-    """ByteTrack parameters; see `detector.tracker` in the config."""
 
-    activation_threshold: float = 0.45
-    high_conf_threshold: float = 0.5
-    lost_track_s: float = 2.0
-    min_consecutive_frames: int = 2
-    min_iou: float = 0.1
+class TrackerSettings(BaseModel):
+    """ByteTrack parameters, validated: the config's `detector.tracker` section is this very type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    activation_threshold: float = Field(0.45, ge=0, le=1)
+    high_conf_threshold: float = Field(0.5, ge=0, le=1)
+    lost_track_s: PositiveFloat = 2.0
+    min_consecutive_frames: PositiveInt = 2
+    min_iou: float = Field(0.1, ge=0, le=1)
+    """Least IoU between a track and a detection for them to match."""
 
 
 class CameraTrackers:
@@ -39,7 +42,7 @@ class CameraTrackers:
         """Assign this camera's track ids to `detections` seen at stream time `timestamp`."""
         tracker = self._trackers.get(camera)
         if tracker is None:
-            tracker = self._trackers[camera] = self._new_tracker(self._detect_fps.get(camera, 5.0))
+            tracker = self._trackers[camera] = self._new_tracker(self._detect_fps.get(camera, DEFAULT_DETECT_FPS))
         return tracker.update(detections, timestamp=timestamp)
 
     def _new_tracker(self, fps: float) -> ByteTrackTracker:

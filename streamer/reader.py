@@ -27,12 +27,16 @@ log = logging.getLogger(__name__)
 _TRUNCATION_TOLERANCE = 0.98
 
 
+DEFAULT_DETECT_FPS = 5.0
+"""Frames per second a camera sends to the detector unless its config says otherwise."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReaderSettings:
     """How one camera is read; see the `cameras` section of the config."""
 
     url: str
-    detect_fps: float = 5.0
+    detect_fps: float = DEFAULT_DETECT_FPS
     loop: bool = False
     realtime: bool = True
     open_timeout_s: float = 10.0

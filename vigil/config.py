@@ -16,7 +16,9 @@ from pydantic import (
 )
 
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
+from detector.tracking import TrackerSettings
 from streamer.motion import MotionSettings
+from streamer.reader import DEFAULT_DETECT_FPS
 from streamer.redaction import add_secrets, redact_text, url_secrets
 from alerts.store import is_database_url
 from streamer.source import NETWORK_SCHEMES
@@ -139,7 +141,7 @@ class CameraConfig(_Section):
     """A file path, or rtsp://, rtsps://, http:// or https:// URL (credentials may use ${ENV})."""
     detect_url: str | None = None
     """A low-resolution sub-stream the detector reads instead of `url`; zones are relative, so they hold on both."""
-    detect_fps: PositiveFloat = 5.0
+    detect_fps: PositiveFloat = DEFAULT_DETECT_FPS
     """Frames per second sent to the detector, sampled by timestamp."""
     loop: bool = False
     """Files only: start again at the end."""
@@ -196,15 +198,6 @@ class PostedShapes(_Section):
             ]) from None
 
 
-class TrackerConfig(_Section):
-    """ByteTrack settings, one tracker per camera."""
-
-    activation_threshold: float = Field(0.45, ge=0, le=1)
-    high_conf_threshold: float = Field(0.5, ge=0, le=1)
-    lost_track_s: PositiveFloat = 2.0
-    min_consecutive_frames: PositiveInt = 2
-
-
 def _check_device(device: str) -> str:
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?|\d+", device):
         raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
@@ -241,7 +234,7 @@ class DetectorConfig(_Section):
     """One box per object even when two classes score it (e.g. person and fallen_person)."""
     labels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LABELS))
     """Model class name → name used in rules and alerts."""
-    tracker: TrackerConfig = TrackerConfig()
+    tracker: TrackerSettings = TrackerSettings()
 
     def batch_limit(self, device: str) -> int:
         """`max_batch`, or the default for `device`."""

@@ -22,7 +22,7 @@ from alerts.writer import ClipSaved, PurgeExpired
 from alerts.users import UserStore
 from dashboard import DashboardServices
 from dashboard.live import LiveHub
-from detector import CameraTrackers, TrackerSettings, YoloDetector
+from detector import CameraTrackers, YoloDetector
 from detector.placement import detection_devices
 from detector.score_profile import ScoreProfile
 from finetune.jobs import ChildProcessLauncher
@@ -194,13 +194,7 @@ class Pipeline:
         self.health.listen(CameraStatusEvents(self.writer.submit).state_changed)
         tracker = config.detector.tracker
         self.trackers = CameraTrackers(
-            TrackerSettings(
-                activation_threshold=tracker.activation_threshold,
-                high_conf_threshold=tracker.high_conf_threshold,
-                lost_track_s=tracker.lost_track_s,
-                min_consecutive_frames=tracker.min_consecutive_frames,
-            ),
-            detect_fps={name: camera.detect_fps for name, camera in config.cameras.items()},
+            tracker, detect_fps={name: camera.detect_fps for name, camera in config.cameras.items()},
         )
         self.activity = TrackActivity(hold_s=tracker.lost_track_s)
         self.scores = ScoreProfile()
