@@ -1,6 +1,8 @@
-"""Capped exponential backoff for reconnect attempts."""
+"""Capped exponential backoff for reconnect attempts, and the policy a camera's config gives it."""
 
 from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 
 class Backoff:
@@ -29,3 +31,23 @@ class Backoff:
     def reset(self) -> None:
         """Start again from `initial_s` after a success."""
         self.failures = 0
+
+
+class ReconnectPolicy(BaseModel):
+    """Backoff between reconnect attempts of a network camera, validated: a camera's `reconnect` in the config is
+    this very type.
+
+    Example:
+        >>> [ReconnectPolicy(initial_s=0.5).backoff().next_delay() for _ in range(2)]
+        [0.5, 0.5]
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    initial_s: PositiveFloat = 1.0
+    max_s: PositiveFloat = 30.0
+    multiplier: float = Field(2.0, ge=1.0)
+
+    def backoff(self) -> Backoff:
+        """A fresh backoff that follows this policy."""
+        return Backoff(self.initial_s, self.max_s, self.multiplier)

@@ -12,7 +12,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from streamer.backoff import Backoff
+from streamer.backoff import ReconnectPolicy
 from streamer.board import BoardClosed, LatestFrameBoard
 from streamer.frame import Frame, shrink_to_fit
 from streamer.health import CameraState, HealthMonitor
@@ -41,9 +41,7 @@ class ReaderSettings:
     realtime: bool = True
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
-    reconnect_initial_s: float = 1.0
-    reconnect_max_s: float = 30.0
-    reconnect_multiplier: float = 2.0
+    reconnect: ReconnectPolicy = ReconnectPolicy()
     motion: MotionSettings = MotionSettings(enabled=False)
     """Off unless given: a bare reader hands over every sampled frame; the config turns motion on by default."""
     detect_size: int | None = None
@@ -80,7 +78,7 @@ class CameraReader(threading.Thread):
         self._health = health
         self._stop_requested = threading.Event()
         self._network = is_network_url(settings.url)
-        self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s, settings.reconnect_multiplier)
+        self._backoff = settings.reconnect.backoff()
         self._sampler = DetectRateSampler(settings.detect_fps)
         self._has_active_tracks = has_active_tracks
         self._clock = clock

@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import av.error
 
-from streamer.backoff import Backoff
+from streamer.backoff import ReconnectPolicy
 from streamer.redaction import redact_url
 from streamer.segments import (
     COPYABLE_CODECS, PART_SUFFIX, SALVAGE_SUFFIX, RecordedSegment, SegmentWriter, salvage_part, segment_path,
@@ -46,9 +46,7 @@ class RecorderSettings:
     """Files only: start again at the end (the recording goes on without a gap)."""
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
-    reconnect_initial_s: float = 1.0
-    reconnect_max_s: float = 30.0
-    reconnect_multiplier: float = 2.0
+    reconnect: ReconnectPolicy = ReconnectPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +110,7 @@ class CameraRecorder(threading.Thread):
         self._file_clock = file_clock
         self._next_stream_s = 0.0
         self._stop_requested = threading.Event()
-        self._backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_max_s, settings.reconnect_multiplier)
+        self._backoff = settings.reconnect.backoff()
         self._writer: SegmentWriter | None = None
         self._last_end: datetime | None = None
         self._segments = self._bytes = 0

@@ -20,6 +20,7 @@ from alerts.recording_keeper import RecordingKeeper
 from alerts.recording_retention import CameraRetention, Retention, RetentionPolicy
 from alerts.recordings import Recording, RecordingIndex
 from alerts.store import AlertStore
+from streamer.backoff import ReconnectPolicy
 from streamer.recorder import CameraRecorder, RecorderSettings
 from tests.camera_files import camera_like
 from tests.rtsp import RtspServer
@@ -54,8 +55,8 @@ def record(video: Path, folder: Path) -> dict:
     server = RtspServer(camera_video, passthrough=True)
     server.start()
     recorder = CameraRecorder(CAMERA, RecorderSettings(
-        server.url, index.root, segment_s=SEGMENT_S, open_timeout_s=6, read_timeout_s=3, reconnect_initial_s=0.2,
-        reconnect_max_s=1), keeper.submit)
+        server.url, index.root, segment_s=SEGMENT_S, open_timeout_s=6, read_timeout_s=3,
+        reconnect=ReconnectPolicy(initial_s=0.2, max_s=1)), keeper.submit)
     keeper.start()
     started = datetime.now(UTC)
     recorder.start()

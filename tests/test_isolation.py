@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from streamer import CameraReader, CameraState, HealthMonitor, LatestFrameBoard, ReaderSettings
+from streamer.backoff import ReconnectPolicy
 from tests.rtsp import BoardConsumer, free_port
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,7 @@ def test_unreachable_camera_does_not_slow_a_good_one(
     health = HealthMonitor()
     board = LatestFrameBoard(on_drop=health.frame_dropped)
     consumer = BoardConsumer(board, health)
-    reconnect = {"reconnect_initial_s": 0.2, "reconnect_max_s": 1.0}
+    reconnect = {"reconnect": ReconnectPolicy(initial_s=0.2, max_s=1.0)}
     common = {"detect_fps": 5, "open_timeout_s": OPEN_TIMEOUT_S, "read_timeout_s": 3.0, **reconnect}
     readers = [
         CameraReader(GOOD, ReaderSettings(url=str(sample_video), realtime=True, **common), board, health),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from streamer import CameraReader, CameraState, HealthMonitor, LatestFrameBoard, ReaderSettings
+from streamer.backoff import ReconnectPolicy
 from tests.rtsp import BoardConsumer, RtspServer, RtspServerError
 
 pytestmark = pytest.mark.slow
@@ -56,8 +57,7 @@ def test_reader_streams_survives_server_kill_and_reconnects_on_same_port(rtsp_se
         detect_fps=5,
         open_timeout_s=6,
         read_timeout_s=3,
-        reconnect_initial_s=0.2,
-        reconnect_max_s=1,
+        reconnect=ReconnectPolicy(initial_s=0.2, max_s=1),
     )
     health = HealthMonitor()
     board = LatestFrameBoard(on_drop=health.frame_dropped)

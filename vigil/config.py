@@ -17,6 +17,7 @@ from pydantic import (
 
 from detector import DEFAULT_LABELS, DEFAULT_MODEL
 from detector.tracking import TrackerSettings
+from streamer.backoff import ReconnectPolicy
 from streamer.motion import MotionSettings
 from streamer.reader import DEFAULT_DETECT_FPS
 from streamer.redaction import add_secrets, redact_text, url_secrets
@@ -63,14 +64,6 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class ReconnectConfig(_Section):
-    """Backoff between reconnect attempts of a network camera."""
-
-    initial_s: PositiveFloat = 1.0
-    max_s: PositiveFloat = 30.0
-    multiplier: float = Field(2.0, ge=1.0)
 
 
 _MOTION = MotionSettings()
@@ -150,7 +143,7 @@ class CameraConfig(_Section):
     open_timeout_s: PositiveFloat = 10.0
     read_timeout_s: PositiveFloat = 10.0
     """A stream silent for this long counts as stalled and is reopened."""
-    reconnect: ReconnectConfig = ReconnectConfig()
+    reconnect: ReconnectPolicy = ReconnectPolicy()
     zones: dict[Name, Polygon] = Field(default_factory=dict, max_length=MAX_SHAPES_PER_CAMERA)
     """Polygons in relative coordinates (0–1, origin top-left); concave is fine."""
     lines: dict[Name, Segment] = Field(default_factory=dict, max_length=MAX_SHAPES_PER_CAMERA)

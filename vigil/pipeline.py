@@ -58,9 +58,7 @@ def reader_settings(camera: CameraConfig, config: VigilConfig) -> ReaderSettings
         realtime=camera.realtime,
         open_timeout_s=camera.open_timeout_s,
         read_timeout_s=camera.read_timeout_s,
-        reconnect_initial_s=camera.reconnect.initial_s,
-        reconnect_max_s=camera.reconnect.max_s,
-        reconnect_multiplier=camera.reconnect.multiplier,
+        reconnect=camera.reconnect,
     )
 
 
@@ -73,9 +71,7 @@ def recorder_settings(camera: CameraConfig, record: RecordConfig, config: VigilC
         loop=camera.loop,
         open_timeout_s=camera.open_timeout_s,
         read_timeout_s=camera.read_timeout_s,
-        reconnect_initial_s=camera.reconnect.initial_s,
-        reconnect_max_s=camera.reconnect.max_s,
-        reconnect_multiplier=camera.reconnect.multiplier,
+        reconnect=camera.reconnect,
     )
 
 
