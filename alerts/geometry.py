@@ -52,43 +52,57 @@ def polygon_zone(points: Sequence[Sequence[float]], width: int, height: int, anc
     return sv.PolygonZone(scale_points(points, width, height), triggering_anchors=(anchor_position(anchor),))
 
 
-def line_sides(xyxy: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """(N,) side of each (N, 4) xyxy box relative to the directed line `start` → `end`.
+_CORNERS = (sv.Position.TOP_LEFT, sv.Position.TOP_RIGHT, sv.Position.BOTTOM_LEFT, sv.Position.BOTTOM_RIGHT)
+
+
+def _line_zone(start: np.ndarray, end: np.ndarray, anchors: Sequence[sv.Position]) -> sv.LineZone:
+    """supervision's zone of the directed segment `start` → `end`, testing each box's `anchors`."""
+    (sx, sy), (ex, ey) = np.asarray(start, dtype=float).tolist(), np.asarray(end, dtype=float).tolist()
+    try:
+        return sv.LineZone(sv.Point(sx, sy), sv.Point(ex, ey), triggering_anchors=anchors)
+    except ValueError as error:  # supervision: "The magnitude of the vector cannot be zero."
+        raise ValueError(f"segment has zero length: start and end are both {[sx, sy]}") from error
+
+
+def line_sides(tracks: sv.Detections, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(N,) side of each tracked box relative to the directed line `start` → `end`, by supervision's `LineZone`.
 
     +1 when all four corners are on the positive side, -1 when all are on the
     negative side, 0 when the box straddles or touches the line. The sign is
     that of cross(end - start, corner - start); with y pointing down, +1 is the
     right-hand side when walking from `start` to `end` as drawn on screen.
+    `LineZone` puts a corner on the line on its positive side, so the line is
+    also asked reversed: a box is on a side only when no corner is on the line.
 
     Example:
-        >>> boxes = np.array([[10, 60, 20, 80], [10, 10, 20, 30], [10, 40, 20, 60]])
+        >>> boxes = sv.Detections(xyxy=np.array([[10, 60, 20, 80], [10, 10, 20, 30], [10, 40, 20, 60]], dtype=float),
+        ...                       tracker_id=np.array([1, 2, 3]))
         >>> line_sides(boxes, np.array([0, 50]), np.array([100, 50]))  # below, above, across
         array([ 1, -1,  0])
     """
-    boxes = np.asarray(xyxy, dtype=float).reshape(-1, 4)
-    sx, sy = np.asarray(start, dtype=float)
-    dx, dy = np.asarray(end, dtype=float) - (sx, sy)
-    corners_x = boxes[:, [0, 2, 0, 2]]
-    corners_y = boxes[:, [1, 1, 3, 3]]
-    cross = dx * (corners_y - sy) - dy * (corners_x - sx)
-    return np.where((cross > 0).all(axis=1), 1, np.where((cross < 0).all(axis=1), -1, 0))
+    if len(tracks) == 0:
+        return np.zeros(0, dtype=int)
+    _, _, not_all_negative = _line_zone(start, end, _CORNERS)._compute_anchor_sides(tracks)
+    _, _, not_all_positive = _line_zone(end, start, _CORNERS)._compute_anchor_sides(tracks)
+    return np.where(~not_all_positive, 1, np.where(~not_all_negative, -1, 0))
 
 
-def within_segment_band(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """(N,) mask of the (N, 2) points alongside the segment `start`–`end`, not beyond its ends.
+def within_segment_band(tracks: sv.Detections, start: np.ndarray, end: np.ndarray, anchor: Anchor) -> np.ndarray:
+    """(N,) mask of the tracked boxes whose `anchor` is alongside the segment `start`–`end`, not beyond its ends.
 
-    A point qualifies when its projection on the segment's line falls between
-    the two ends (inclusive), however far it is from the line.
+    An anchor qualifies when its projection on the segment's line falls between
+    the two ends (inclusive), however far it is from the line: `LineZone`'s limits.
+    On a slanted segment, float rounding may put an anchor exactly level with an end
+    on either side of it.
 
     Example:
-        >>> points = np.array([[50, 90], [-1, 50], [100, 0]])
-        >>> within_segment_band(points, np.array([0, 50]), np.array([100, 50]))
+        >>> boxes = sv.Detections(xyxy=np.array([[48, 80, 52, 90], [-3, 40, 1, 50], [98, -10, 102, 0]], dtype=float),
+        ...                       tracker_id=np.array([1, 2, 3]))
+        >>> within_segment_band(boxes, np.array([0, 50]), np.array([100, 50]), "bottom_center")
         array([ True, False,  True])
     """
-    s = np.asarray(start, dtype=float)
-    d = np.asarray(end, dtype=float) - s
-    length_sq = float(d @ d)
-    if length_sq == 0:
-        raise ValueError(f"segment has zero length: start and end are both {s.tolist()}")
-    t = (np.asarray(points, dtype=float).reshape(-1, 2) - s) @ d / length_sq
-    return (t >= 0) & (t <= 1)
+    zone = _line_zone(start, end, (anchor_position(anchor),))
+    if len(tracks) == 0:
+        return np.zeros(0, dtype=bool)
+    in_limits, _, _ = zone._compute_anchor_sides(tracks)
+    return in_limits

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
-from alerts.geometry import Anchor, anchor_position, line_sides, polygon_zone, scale_points, within_segment_band
+from alerts.geometry import Anchor, line_sides, polygon_zone, scale_points, within_segment_band
 from alerts.track_state import Direction, LineCrossings, ScoreHistory, ZonePresence
 from alerts.watches import LineWatch, Polygon, SceneShapes, Segment, ZoneWatch
 from streamer import Frame
@@ -184,7 +184,6 @@ class _FrameGeometry:
         self.polygon_zones: dict[tuple[Polygon, Anchor, int, int], sv.PolygonZone] = {}
         """The pixel zones this frame used, to reuse on the next."""
         self._inside: dict[tuple[Polygon, Anchor], np.ndarray] = {}
-        self._anchors: dict[Anchor, np.ndarray] = {}
         self._sides: dict[Segment, np.ndarray] = {}
         self._in_band: dict[tuple[Segment, Anchor], np.ndarray] = {}
 
@@ -199,15 +198,13 @@ class _FrameGeometry:
     def sides(self, segment: Segment) -> np.ndarray:
         if segment not in self._sides:
             start, end = self._pixels(segment)
-            self._sides[segment] = line_sides(self.tracks.xyxy, start, end)
+            self._sides[segment] = line_sides(self.tracks, start, end)
         return self._sides[segment]
 
     def in_band(self, segment: Segment, anchor: Anchor) -> np.ndarray:
         if (segment, anchor) not in self._in_band:
-            if anchor not in self._anchors:
-                self._anchors[anchor] = self.tracks.get_anchors_coordinates(anchor_position(anchor))
             start, end = self._pixels(segment)
-            self._in_band[segment, anchor] = within_segment_band(self._anchors[anchor], start, end)
+            self._in_band[segment, anchor] = within_segment_band(self.tracks, start, end, anchor)
         return self._in_band[segment, anchor]
 
     def _pixels(self, segment: Segment) -> np.ndarray:

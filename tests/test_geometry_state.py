@@ -10,8 +10,11 @@ import pytest
 import supervision as sv
 
 from alerts.geometry import anchor_position, line_sides, polygon_zone, scale_points, within_segment_band
+from alerts.scene import Crossing, SceneState
 from alerts.schedule import WEEKDAYS, Schedule
 from alerts.track_state import LineCrossings, ScoreHistory, ZonePresence
+from alerts.watches import LineWatch, SceneShapes
+from streamer import Frame
 
 UTC = datetime.UTC
 START, END = np.array([0.0, 50.0]), np.array([100.0, 50.0])
@@ -72,31 +75,47 @@ def test_in_polygon_accepts_scaled_relative_zone():
     np.testing.assert_array_equal(inside, [True, False])
 
 
+def tracked(boxes: np.ndarray) -> sv.Detections:
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    return sv.Detections(xyxy=boxes, tracker_id=np.arange(len(boxes)))
+
+
+def band(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Whether each pixel point is alongside the segment, asked of `within_segment_band` with boxes standing on it."""
+    x, y = np.asarray(points, dtype=float).reshape(-1, 2).T
+    return within_segment_band(tracked(np.column_stack([x - 1, y - 4, x + 1, y])), start, end, "bottom_center")
+
+
 def test_line_sides_below_is_positive_for_left_to_right_line():
     boxes = np.array([box_at(70), box_at(30), box_at(50), box_at(55, half=5)])
     # below, above, straddling, touching the line with its top edge
-    np.testing.assert_array_equal(line_sides(boxes, START, END), [1, -1, 0, 0])
+    np.testing.assert_array_equal(line_sides(tracked(boxes), START, END), [1, -1, 0, 0])
 
 
 def test_line_sides_flip_with_line_direction():
     boxes = np.array([box_at(70), box_at(30)])
-    np.testing.assert_array_equal(line_sides(boxes, END, START), [-1, 1])
+    np.testing.assert_array_equal(line_sides(tracked(boxes), END, START), [-1, 1])
     # Vertical line drawn downwards: its right-hand side on screen is to the left (smaller x).
     vertical_start, vertical_end = np.array([50.0, 0.0]), np.array([50.0, 100.0])
     left_and_right = np.array([box_at(50, x=20), box_at(50, x=80)])
-    np.testing.assert_array_equal(line_sides(left_and_right, vertical_start, vertical_end), [1, -1])
+    np.testing.assert_array_equal(line_sides(tracked(left_and_right), vertical_start, vertical_end), [1, -1])
+
+
+def test_line_sides_and_band_of_no_tracks():
+    assert line_sides(tracked(np.empty((0, 4))), START, END).shape == (0,)
+    assert band(np.empty((0, 2)), START, END).shape == (0,)
 
 
 def test_within_segment_band_inclusive_ends_excludes_beyond():
     points = np.array([[0, 90], [100, 10], [50, 500], [-0.5, 50], [100.5, 50]])
-    np.testing.assert_array_equal(within_segment_band(points, START, END), [True, True, True, False, False])
-    diagonal = within_segment_band(np.array([[0, 10], [10, 0], [20, 20]]), np.array([0.0, 0.0]), np.array([10.0, 10.0]))
+    np.testing.assert_array_equal(band(points, START, END), [True, True, True, False, False])
+    diagonal = band(np.array([[0, 10], [10, 0], [20, 20]]), np.array([0.0, 0.0]), np.array([10.0, 10.0]))
     np.testing.assert_array_equal(diagonal, [True, True, False])
 
 
 def test_within_segment_band_rejects_zero_length_segment():
     with pytest.raises(ValueError, match="zero length"):
-        within_segment_band(np.array([[1, 1]]), START, START)
+        band(np.array([[1, 1]]), START, START)
 
 
 # --- ZonePresence -----------------------------------------------------------
@@ -210,6 +229,59 @@ def test_line_crossings_tracks_are_independent_and_forget():
     assert line.update(ids, np.array([1, -1]), band) == [(1, "in"), (2, "out")]
     line.forget(1)
     assert line.update(ids, np.array([-1, 1]), band) == [(2, "in")]
+
+
+# --- supervision's LineZone vectors -----------------------------------------
+
+F, T = False, True
+LINE_ZONE_VECTORS = [
+    # supervision's test_line_zone_one_detection_default_anchors (test/detection/test_line_counter.py): the line,
+    # one track's box on each frame, and the frames on which `LineZone.trigger` reports it crossed in and out.
+    pytest.param(((0, 0), (0, 10)), [[4, 4, 6, 6], [-6, 4, -4, 6]] * 2, [F, F, T, F], [F, T, F, T], id="vertical"),
+    pytest.param(((0, 10), (0, 0)), [[4, 4, 6, 6], [-6, 4, -4, 6]] * 2, [F, T, F, T], [F, F, T, F], id="vertical-rev"),
+    pytest.param(((0, 0), (10, 0)), [[4, 4, 6, 6], [4, -6, 6, -4]] * 2, [F, T, F, T], [F, F, T, F], id="horizontal"),
+    pytest.param(
+        ((10, 0), (0, 0)), [[4, 4, 6, 6], [4, -6, 6, -4]] * 2, [F, F, T, F], [F, T, F, T], id="horizontal-rev"
+    ),
+    pytest.param(((5, 0), (0, 5)), [[0, 0, 2, 2], [10, 10, 12, 12]] * 2, [F, T, F, T], [F, F, T, F], id="diagonal"),
+    pytest.param(((0, 0), (10, 0)), [[20, 4, 24, 6], [20, -6, 24, -4]] * 2, [F] * 4, [F] * 4, id="beside-right"),
+    pytest.param(
+        ((0, 0), (10, 0)), [[4, 1e32, 6, 1e32 + 2], [4, -1e32, 6, -1e32 + 2]] * 2, [F, T, F, T], [F, F, T, F],
+        id="far-away",
+    ),
+    pytest.param(((0, 0), (10, 0)), [[-20, 4, -24, 6], [-20, -6, -24, -4]] * 2, [F] * 4, [F] * 4, id="beside-left"),
+    pytest.param(((0, 0), (10, 0)), [[-4, 4, -2, 6], [16, 4, 18, 6]] * 2, [F] * 4, [F] * 4, id="move-above"),
+    pytest.param(((0, 0), (10, 0)), [[-4, -6, -2, -4], [16, -6, 18, -4]] * 2, [F] * 4, [F] * 4, id="move-below"),
+    pytest.param(((0, 0), (10, 0)), [[4, 4, 6, 6], [9, 4, 11, 6]] * 2, [F] * 4, [F] * 4, id="into-line-partway"),
+    pytest.param(((0, 0), (10, 0)), [[-3, 6, -1, 8], [4, -6, 6, -4], [11, 6, 13, 8]], [F] * 3, [F] * 3, id="v-shape"),
+    pytest.param(((0, 0), (10, 0)), [[4, 1, 6, 3], [11, -19, 13, -17]], [F] * 2, [F] * 2, id="within-to-outside"),
+    pytest.param(((0, 0), (10, 0)), [[11, 21, 13, 23], [4, -3, 6, -1]], [F] * 2, [F] * 2, id="outside-to-within"),
+    pytest.param(((0, 0), (10, 0)), [[-4, 4, -2, 8], [12, -4, 14, -6]] * 2, [F] * 4, [F] * 4, id="outside-to-outside"),
+]
+
+
+@pytest.mark.parametrize("anchor", ["bottom_center", "center"])
+@pytest.mark.parametrize(("line", "boxes", "crossed_in", "crossed_out"), LINE_ZONE_VECTORS)
+def test_scene_agrees_with_supervision_line_zone_vectors(anchor, line, boxes, crossed_in, crossed_out) -> None:
+    """Replayed through the scene on 1x1 frames, so that the vectors' pixels are the shapes' relative coordinates."""
+    door = LineWatch("door", anchor, min_crossing_frames=1)
+    shapes, scene = SceneShapes(lines={door: line}), SceneState()
+    zone = sv.LineZone(sv.Point(*line[0]), sv.Point(*line[1]))
+    found, by_supervision = [], []
+    for index, box in enumerate(boxes):
+        track = sv.Detections(
+            xyxy=np.array([box], dtype=float), confidence=np.array([0.9]), class_id=np.array([0]),
+            tracker_id=np.array([0]), data={"class_name": np.array(["person"])},
+        )
+        at = Frame("cam", index, index * 0.1, 0.0, 0.0, np.zeros((1, 1, 3), np.uint8))
+        found.append(scene.update(at, track, shapes).crossings[door])
+        by_supervision.append(tuple(flags[0] for flags in zone.trigger(track)))
+    assert by_supervision == list(zip(crossed_in, crossed_out)), "the vectors as supervision has them"
+    # supervision's "in" is onto the side where cross(end - start, corner - start) < 0, the left-hand side on
+    # screen; Vigil's "in" is onto the right-hand side (LineCrossingRule), so the names swap.
+    expected = [(Crossing(0, "out"),) if sv_in else (Crossing(0, "in"),) if sv_out else () for sv_in, sv_out in
+                zip(crossed_in, crossed_out)]
+    assert found == expected
 
 
 # --- ScoreHistory -----------------------------------------------------------
