@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -55,9 +56,15 @@ def polygon_zone(points: Sequence[Sequence[float]], width: int, height: int, anc
 _CORNERS = (sv.Position.TOP_LEFT, sv.Position.TOP_RIGHT, sv.Position.BOTTOM_LEFT, sv.Position.BOTTOM_RIGHT)
 
 
-def _line_zone(start: np.ndarray, end: np.ndarray, anchors: Sequence[sv.Position]) -> sv.LineZone:
+def _line_zone(start: np.ndarray, end: np.ndarray, anchors: tuple[sv.Position, ...]) -> sv.LineZone:
     """supervision's zone of the directed segment `start` → `end`, testing each box's `anchors`."""
     (sx, sy), (ex, ey) = np.asarray(start, dtype=float).tolist(), np.asarray(end, dtype=float).tolist()
+    return _cached_line_zone(sx, sy, ex, ey, anchors)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_line_zone(sx: float, sy: float, ex: float, ey: float, anchors: tuple[sv.Position, ...]) -> sv.LineZone:
+    """Made once per segment: only its stateless side test is used, never its counting."""
     try:
         return sv.LineZone(sv.Point(sx, sy), sv.Point(ex, ey), triggering_anchors=anchors)
     except ValueError as error:  # supervision: "The magnitude of the vector cannot be zero."

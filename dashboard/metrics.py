@@ -3,7 +3,7 @@ health, the process's own series, and what the running pipeline and the live vie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from flask import Flask, current_app
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -40,11 +40,17 @@ class SiteMetrics(Collector):
             alerts.add_metric([rule, status], count)
         yield alerts
         health = self._services.camera_health()
-        for kind, name, documentation, value in _CAMERA_METRICS if health is not None else ():
-            family = kind(name, documentation, labels=["camera"])
-            for camera, camera_health in sorted(health.items()):
-                family.add_metric([camera], value(camera_health))
-            yield family
+        if health is not None:
+            yield from camera_health_families(health)
+
+
+def camera_health_families(health: Mapping[str, CameraHealth]) -> Iterator[Metric]:
+    """Each camera's rates, counts and state, one family per measure."""
+    for kind, name, documentation, value in _CAMERA_METRICS:
+        family = kind(name, documentation, labels=["camera"])
+        for camera, camera_health in sorted(health.items()):
+            family.add_metric([camera], value(camera_health))
+        yield family
 
 
 def register_metrics(app: Flask, services: DashboardServices) -> CollectorRegistry:

@@ -263,6 +263,8 @@ class JobHeartbeat(threading.Thread):
         self._stop_job = stop
         self._interval_s = interval_s
         self._done = threading.Event()
+        self._ending = threading.Lock()
+        """Held while the job is stopped, and by `__exit__`: a job that has ended is never interrupted after."""
 
     def run(self) -> None:
         while not self._done.wait(self._interval_s):
@@ -272,8 +274,10 @@ class JobHeartbeat(threading.Thread):
                 log.warning("job %d: could not record that it is alive: %s", self._job_id, error)
                 continue
             if not running:
-                log.info("job %d is no longer running in the database (cancelled): stopping it", self._job_id)
-                self._stop_job()
+                with self._ending:
+                    if not self._done.is_set():
+                        log.info("job %d is no longer running in the database (cancelled): stopping it", self._job_id)
+                        self._stop_job()
                 return
 
     def __enter__(self) -> JobHeartbeat:
@@ -281,7 +285,8 @@ class JobHeartbeat(threading.Thread):
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._done.set()
+        with self._ending:
+            self._done.set()
         self.join()
 
 
@@ -404,7 +409,7 @@ class JobRunner:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
             pid = self.launcher.launch(job_id, log_dir / f"job-{job_id}.log")
-        except OSError as error:  # a queued job nobody runs would block every later one
+        except Exception as error:  # a queued job nobody runs would block every later one (OSError, RayError…)
             self.store.finish(job_id, JobStatus.FAILED, error=f"could not start the training process: {error}")
             raise
         if pid is not None:

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -109,8 +110,11 @@ class ModelRegistry:
                 row.live, row.previous = state["live"], list(state["previous"])
                 session.add_all(_promotion_row(entry) for entry in state.get("log", []))
             live = row.live
-            kept = path.with_name(f"{_FOLDER_STATE}.imported")
+        kept = path.with_name(f"{_FOLDER_STATE}.imported")
+        try:  # after the commit: a failed one leaves the file where it was, to be taken in next time
             os.replace(path, kept)
+        except FileNotFoundError:  # another process set it aside just after this one committed
+            pass
         if untouched:
             log.info("model registry: the live pointer (%s) moved from %s into the database", live, kept)
         else:
@@ -165,17 +169,18 @@ class ModelRegistry:
 
     def add(self, weights: Path, **meta: Any) -> ModelVersion:
         """Register trained weights as the next version (not live); the folder appears complete or not at all."""
-        with self._locked():
-            self.root.mkdir(parents=True, exist_ok=True)
-            numbers = [int(p.name[1:]) for p in self.root.glob("v*") if _VERSION.fullmatch(p.name)]
-            version = f"v{max(numbers, default=0) + 1:04d}"
-            staging = self.root / f".{version}.tmp"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+        try:  # copied before the lock: the database's writers wait only for the number and the rename
             shutil.copyfile(weights, staging / "weights.pt")
             record = {**meta, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
             (staging / "meta.json").write_text(json.dumps(record, indent=1))
-            os.replace(staging, self.root / version)
+            with self._locked():
+                numbers = [int(p.name[1:]) for p in self.root.glob("v*") if _VERSION.fullmatch(p.name)]
+                version = f"v{max(numbers, default=0) + 1:04d}"
+                os.replace(staging, self.root / version)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return self.get(version)
 
     def promote(self, version: str, reason: str = "") -> Promotion:

@@ -27,9 +27,9 @@ from finetune.dataset import SiteDataset
 from finetune.importers import import_cvat_video
 from finetune.jobs import JobStatus
 from tests.conftest import TEST_IMGSZ
+from tests.metrics_text import exposition
 from vigil.config import VigilConfig, load_config
 from vigil.finetune_service import SiteFinetuning
-from vigil.metric_families import exposition
 from vigil.stores import open_store, site_registry
 
 pytestmark = pytest.mark.slow

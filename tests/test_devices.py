@@ -6,8 +6,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from detector.placement import assign_cameras, detection_devices
+from tests.metrics_text import exposition
 from vigil.config import VigilConfig
-from vigil.metric_families import exposition
 from vigil.pipeline import Pipeline
 
 

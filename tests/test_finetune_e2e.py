@@ -23,10 +23,10 @@ from finetune.dataset import SiteDataset
 from finetune.jobs import JobStatus, JobStore
 from finetune.registry import ModelRegistry
 from finetune.training_set import BACKGROUND_TAG
+from tests.metrics_text import exposition
 from vigil.cli import main
 from vigil.config import RetrainingScheduleConfig, load_config
 from vigil.finetune_service import SiteFinetuning
-from vigil.metric_families import exposition
 from vigil.retraining import RetrainingSchedule
 from vigil.stores import site_registry
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dashboard.metrics import prometheus_text
+from dashboard.metrics import camera_health_families
 from dashboard.present import camera_record
 from streamer import CameraReader, CameraState, HealthMonitor, LatestFrameBoard, MotionSettings, ReaderSettings
 from streamer.motion import check_phase_s
@@ -103,7 +103,9 @@ def test_a_still_noisy_camera_sends_one_frame_per_check_interval(tmp_path, sampl
     assert (final.frames_in, final.frames_out, final.skipped, final.dropped) == (100, len(expected), skipped, 0)
 
     assert camera_record(final, now=0.0)["motion_skipped"] == skipped
-    assert f'vigil_camera_motion_skipped_total{{camera="{CAMERA}"}} {skipped}' in prometheus_text({}, {CAMERA: final})
+    families = {family.name: family for family in camera_health_families({CAMERA: final})}
+    assert [(s.name, s.labels, s.value) for s in families["vigil_camera_motion_skipped"].samples] == [
+        ("vigil_camera_motion_skipped_total", {"camera": CAMERA}, skipped)]
 
 
 def test_a_camera_that_tracks_a_still_object_sends_a_frame_per_tracked_check(tmp_path, sample_video) -> None:

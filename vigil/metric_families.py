@@ -1,13 +1,11 @@
-"""Prometheus metric families as `prometheus_client` builds them: labelled for where they come from, merged by name,
-and exposed as text."""
+"""Prometheus metric families as `prometheus_client` builds them: labelled for where they come from, and merged by
+name."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 
 
 def labelled(families: Iterable[Metric], labels: Mapping[str, str]) -> Iterator[Metric]:
@@ -34,21 +32,3 @@ def merged(families: Iterable[Metric]) -> list[Metric]:
             by_name[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
         by_name[family.name].samples.extend(family.samples)
     return list(by_name.values())
-
-
-class Families(Collector):
-    """A collector of families already built."""
-
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self._families = list(families)
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self._families)
-
-
-def exposition(*collectors: Collector) -> str:
-    """The Prometheus text format (0.0.4) of what `collectors` collect now."""
-    registry = CollectorRegistry(auto_describe=False)
-    for collector in collectors:
-        registry.register(collector)
-    return generate_latest(registry).decode()

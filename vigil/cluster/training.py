@@ -11,6 +11,8 @@ from pathlib import Path
 import ray
 from ray.exceptions import RayError
 
+from streamer.redaction import known_secrets
+from vigil.cluster.logs import log_like_vigil
 from vigil.cluster.placement import TRAINING_GPU_SHARE
 
 log = logging.getLogger(__name__)
@@ -27,12 +29,10 @@ def training_resources(cluster: Mapping[str, float]) -> dict[str, float]:
 
 
 @ray.remote(max_calls=1)  # a process of its own, which ends with the job: its niceness and memory go with it
-def _training_task(database: str, job_id: int, log_file: str) -> int:
+def _training_task(database: str, job_id: int, log_file: str, secrets: tuple[str, ...]) -> int:
     with open(log_file, "a", buffering=1) as output, contextlib.redirect_stdout(output), \
             contextlib.redirect_stderr(output):
-        logging.basicConfig(level=logging.INFO, stream=output, force=True,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        log_like_vigil(secrets)  # to the job's log, masked like every other line of Vigil's
         from finetune.worker import run_job  # here: training's own loggers write to the job's log, as in a child
 
         log.info("fine-tuning job %d runs as a Ray task on node %s (%s)", job_id,
@@ -51,7 +51,7 @@ class RayJobLauncher:
     def launch(self, job_id: int, log_file: Path) -> int | None:
         resources = training_resources(ray.cluster_resources())
         self._tasks[job_id] = _training_task.options(name=f"finetune-job-{job_id}", **resources).remote(
-            self._database, job_id, str(log_file))
+            self._database, job_id, str(log_file), known_secrets())
         log.info("fine-tuning job %d is a Ray task asking for %s", job_id, resources)
         return None  # its process is on whichever node Ray picks: the job records it when it starts
 
@@ -66,11 +66,12 @@ class RayJobLauncher:
             return 1
 
     def stop(self, job_id: int) -> bool:
-        task = self._tasks.pop(job_id, None)
+        """Interrupt the job's task (KeyboardInterrupt, which the job records as cancelled and stops on)."""
+        task = self._tasks.get(job_id)
         if task is None:
             return False
-        ray.cancel(task, force=True)
+        ray.cancel(task)
         return True
 
     def running(self) -> list[int]:
-        return [job_id for job_id, task in self._tasks.items() if not ray.wait([task], timeout=0)[0]]
+        return [job_id for job_id, task in list(self._tasks.items()) if not ray.wait([task], timeout=0)[0]]
