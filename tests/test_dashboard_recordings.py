@@ -15,8 +15,8 @@ import pytest
 
 from alerts import Severity
 from alerts.audit import AccountAction, recent_entries
+from alerts.utc import utc_iso
 from dashboard import recordings_views
-from dashboard.present import utc_iso
 from dashboard.footage_cache import FootageCache
 from streamer.recorder import CameraRecorder, RecorderSettings, RecorderStatus
 from streamer.segments import RecordedSegment

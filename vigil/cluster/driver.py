@@ -167,7 +167,6 @@ class ClusterPipeline:
     def status(self) -> ClusterStatus:
         return ray.get(self.coordinator.status.remote(), timeout=CALL_TIMEOUT_S)
 
-
     def purge_expired(self) -> None:
         self.writer.submit(expired_purge(self.config))
 
